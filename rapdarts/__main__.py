@@ -1,0 +1,5 @@
+"""``python -m rapdarts`` runs the CLI."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,24 @@
+"""The command group; each subcommand lives in a module of its own and is added here."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .genotype_command import genotype_command, ops_command
+from .search_command import search_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rapdarts")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool) -> None:
+    """Resource-aware progressive differentiable architecture search (RAPDARTS).
+
+    Add --debug anywhere to see full tracebacks.
+    """
+
+
+cli.add_command(search_command)
+cli.add_command(genotype_command)
+cli.add_command(ops_command)

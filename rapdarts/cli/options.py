@@ -1,0 +1,62 @@
+"""Command-line options generated from config dataclasses, so help and defaults live in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..errors import RapdartsError
+
+
+def option_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def config_options(config_class: type, skip: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
+    """Decorator adding one option per dataclass field (``None`` default: "not given").
+
+    Help text is the field's ``help`` metadata, followed by its default and that default's source.
+    Booleans become ``--x/--no-x`` flags; tuples take comma-separated values.
+    """
+    defaults = config_class()
+
+    def decorate(function: Callable) -> Callable:
+        for field in reversed(dataclasses.fields(config_class)):
+            if field.name in skip:
+                continue
+            default = getattr(defaults, field.name)
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            source = field.metadata.get("source")
+            help_text = f"{field.metadata.get('help', '')} [default: {shown}" + (f"; {source}" if source else "") + "]"
+            name = option_name(field.name)
+            if str(field.type) == "bool":
+                decl = f"{name}/--no-{field.name.replace('_', '-')}"
+                function = click.option(decl, field.name, default=None, help=help_text)(function)
+            else:
+                function = click.option(name, field.name, default=None, metavar="X", help=help_text)(function)
+        return function
+
+    return decorate
+
+
+def given(values: dict[str, Any]) -> dict[str, Any]:
+    """The options the user actually passed (click gives ``None`` for the others)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def parse_assignments(items: tuple[str, ...], what: str) -> dict[str, float]:
+    """``("params=1e-7", "flops=2e-10")`` to ``{"params": 1e-7, ...}`` with one-line errors."""
+    parsed: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise RapdartsError(f"{what} {item!r} must look like NAME=NUMBER, e.g. params=1e-7")
+        try:
+            number = float(value)
+        except ValueError:
+            raise RapdartsError(f"{what} {item!r}: {value!r} is not a number") from None
+        parsed[name.strip()] = number
+    return parsed

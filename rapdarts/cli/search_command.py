@@ -1,0 +1,118 @@
+"""``rapdarts search``: run or resume a progressive search."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import PROFILE_HELP, PROFILES, SearchConfig, load_config_file, profile_config
+from ..environment import resolve_device
+from ..errors import RapdartsError
+from ..progress import logs_above_bars
+from ..rundir import RunDirectory
+from ..search import ProgressiveSearch, SearchResult, load_resumable
+from .options import config_options, given, parse_assignments
+
+log = logging.getLogger("rapdarts")
+
+PROFILE_CHOICES = ("auto", *PROFILES)
+
+
+def resolve_config(profile: str, config_file: str | None, options: dict[str, Any],
+                   costs: dict[str, float]) -> SearchConfig:
+    """Profile defaults, then the config file, then command-line options, then ``--cost``."""
+    from_file = load_config_file(config_file) if config_file else {}
+    if profile == "auto" and from_file.get("profile") in PROFILES:
+        profile = from_file["profile"]
+    if profile == "auto":
+        device = options.get("device") or from_file.get("device") or "auto"
+        profile = "paper" if resolve_device(str(device)).type == "cuda" else "cpu"
+    config = profile_config(profile)
+    config = config.updated({k: v for k, v in from_file.items() if k != "profile"}, f"config file {config_file}")
+    config = config.updated(options, "command line")
+    if costs:
+        config = config.updated({"costs": {**config.costs, **costs}}, "--cost")
+    return config.validate()
+
+
+def _attach_log_file(run_dir: RunDirectory) -> logging.Handler:
+    handler = logging.FileHandler(run_dir.file("search.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    return handler
+
+
+def _prepare_run_dir(run_dir: str | None, runs_root: str) -> RunDirectory:
+    if run_dir is None:
+        return RunDirectory.create(runs_root)
+    path = Path(run_dir)
+    if path.exists() and any(path.iterdir()):
+        raise RapdartsError(f"run directory {path} already has files; choose a new one, or continue it with "
+                            f"--resume {path}")
+    path.mkdir(parents=True, exist_ok=True)
+    return RunDirectory(path)
+
+
+def _report(result: SearchResult) -> None:
+    genotype = result.genotype
+    click.echo("Discovered genotype:")
+    for cell in ("normal", "reduce"):
+        edges, concat = genotype.cell(cell)
+        click.echo(f"  {cell:6s} " + ", ".join(f"{op}<-{i}" for op, i in edges) + f"  (concat {list(concat)})")
+    click.echo(f"Genotype file: {result.run_dir / 'genotype.json'}")
+    click.echo(f"Run directory: {result.run_dir}")
+
+
+@click.command("search")
+@click.option("--profile", type=click.Choice(PROFILE_CHOICES), default="auto", show_default=True,
+              help="Named settings: " + "; ".join(f"{k}: {v}" for k, v in PROFILE_HELP.items())
+              + "; auto: paper on CUDA, cpu otherwise.")
+@click.option("--config", "config_file", metavar="FILE", help="JSON or TOML settings (a run's config.json reruns it).")
+@click.option("--cost", "cost_items", multiple=True, metavar="NAME=LAMBDA",
+              help="Add lambda * expected cost NAME to the loss (repeatable; see 'rapdarts costs').")
+@click.option("--runs-dir", default="runs", show_default=True, help="Where new run directories are created.")
+@click.option("--run-dir", metavar="DIR", help="Exact (new or empty) directory for this run.")
+@click.option("--resume", "resume_dir", metavar="RUN_DIR", help="Continue the interrupted search in RUN_DIR.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@config_options(SearchConfig, skip=("costs", "profile"))
+def search_command(profile: str, config_file: str | None, cost_items: tuple[str, ...], runs_dir: str,
+                   run_dir: str | None, resume_dir: str | None, progress: bool, **settings: Any) -> None:
+    """Search a cell architecture with P-DARTS, optionally under resource costs.
+
+    With no options: a real three-stage search of the embedded digits dataset (a few minutes
+    on a CPU). Settings come from --profile, then --config, then the options below.
+    """
+    options = given(settings)
+    if resume_dir is not None:
+        if options or config_file or cost_items or run_dir:
+            raise RapdartsError("--resume continues with the run's saved settings; drop the other options")
+        runner = load_resumable(resume_dir, _extensions, show_progress=progress)
+        directory = runner.run_dir
+        log.info("resuming %s at stage %d epoch %d", directory.path, runner.stage + 1, runner.epoch + 1)
+    else:
+        config = resolve_config(profile, config_file, options, parse_assignments(cost_items, "--cost"))
+        extensions = _extensions(config)
+        directory = _prepare_run_dir(run_dir, runs_dir)
+        runner = ProgressiveSearch(config, directory, extensions, show_progress=progress)
+        note = {"paper": "published settings", "cpu": "scaled down for CPUs; --profile paper for the published "
+                "settings", "tiny": "for tests only"}.get(config.profile, "")
+        log.info("profile %s (%s); dataset %s; device %s", config.profile, note, config.dataset, runner.device)
+        log.info("run directory %s", directory.path)
+    handler = _attach_log_file(directory)
+    try:
+        with logs_above_bars():
+            result = runner.run()
+        _report(result)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _extensions(config: SearchConfig) -> list:
+    """Search extensions the config asks for (resource costs)."""
+    if config.costs:
+        raise RapdartsError(f"unknown cost {next(iter(config.costs))!r}: no cost providers are available")
+    return []

@@ -1,0 +1,186 @@
+"""Plots of a search: alpha heatmaps per stage, alphas over time, metrics, and the two cells.
+
+matplotlib (Agg backend, selected when plotting, never at import) draws everything; the cell
+drawing is laid out by hand so that no graphviz binary is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write
+from .genotype import CELL_TYPES, Genotype
+from .layout import edge_sources
+from .ops import primitives
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: Path) -> Path:
+    atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=110, bbox_inches="tight"))
+    _pyplot().close(figure)
+    return path
+
+
+def _edge_labels(steps: int = 4) -> list[str]:
+    return [f"{node - 2}<-{'c_k-2' if src == 0 else 'c_k-1' if src == 1 else src - 2}"
+            for node, src in edge_sources(steps)]
+
+
+def _op_columns(candidates: Sequence[Sequence[str]]) -> list[str]:
+    present = {name for names in candidates for name in names}
+    ordered = [name for name in primitives() if name in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def _softmax(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    array = np.asarray(rows, dtype=float)
+    array = np.exp(array - array.max(axis=1, keepdims=True))
+    return array / array.sum(axis=1, keepdims=True)
+
+
+def plot_stage_heatmap(record: dict[str, Any], path: Path) -> Path:
+    """softmax(alpha) per edge and op at the end of a stage; pruned ops are blank."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(13, 6.5))
+    for axis, cell in zip(axes, CELL_TYPES):
+        candidates = record["candidates"][cell]
+        columns = _op_columns(candidates)
+        grid = np.full((len(candidates), len(columns)), np.nan)
+        for edge, (names, probs) in enumerate(zip(candidates, record["probabilities"][cell])):
+            for name, p in zip(names, probs):
+                grid[edge, columns.index(name)] = p
+        image = axis.imshow(grid, cmap="viridis", vmin=0.0, vmax=max(np.nanmax(grid), 1e-9), aspect="auto")
+        for (row, col), value in np.ndenumerate(grid):
+            if not math.isnan(value):
+                axis.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                          color="white" if value < 0.6 * np.nanmax(grid) else "black")
+        axis.set_xticks(range(len(columns)), columns, rotation=40, ha="right")
+        axis.set_yticks(range(len(candidates)), _edge_labels())
+        axis.set_title(f"{cell} cell")
+        figure.colorbar(image, ax=axis, fraction=0.04)
+    figure.suptitle(f"Stage {record['stage']} ({record['cells']} cells): softmax(alpha) at stage end")
+    return _save(figure, path)
+
+
+def plot_alpha_history(history: list[dict[str, Any]], path: Path) -> Path:
+    """Probability of every candidate op on every edge over all epochs (one panel per edge)."""
+    plt = _pyplot()
+    names = [name for name in primitives()]
+    colors = {name: plt.cm.tab10(i % 10) for i, name in enumerate(names)}
+    edges = len(edge_sources())
+    figure, axes = plt.subplots(2 * 2, math.ceil(edges / 2), figsize=(18, 10), sharex=True, sharey=True)
+    x = np.arange(1, len(history) + 1)
+    for block, cell in enumerate(CELL_TYPES):
+        for edge in range(edges):
+            axis = axes[2 * block + edge // math.ceil(edges / 2)][edge % math.ceil(edges / 2)]
+            series: dict[str, list[float]] = {}
+            for t, snapshot in enumerate(history):
+                probs = _softmax(snapshot["alphas"][cell])[edge]
+                for name, p in zip(snapshot["candidates"][cell][edge], probs):
+                    series.setdefault(name, [np.nan] * len(history))[t] = p
+            for name, values in series.items():
+                axis.plot(x, values, color=colors.get(name, "black"), label=name, linewidth=1.2)
+            axis.set_title(f"{cell} {_edge_labels()[edge]}", fontsize=8)
+    stage_starts = [i + 1 for i, s in enumerate(history) if i and s["stage"] != history[i - 1]["stage"]]
+    for axis in axes.flat:
+        for start in stage_starts:
+            axis.axvline(start - 0.5, color="grey", linestyle=":", linewidth=0.8)
+    handles = [plt.Line2D([], [], color=colors[n], label=n) for n in names]
+    figure.legend(handles=handles, loc="lower center", ncol=len(names), fontsize=8)
+    figure.suptitle("softmax(alpha) per edge over epochs (dotted: stage boundaries)")
+    return _save(figure, path)
+
+
+def plot_metrics(metrics: list[dict[str, Any]], path: Path) -> Path:
+    """Training and validation accuracy and loss per epoch, with stage boundaries."""
+    plt = _pyplot()
+    figure, (acc_axis, loss_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    x = np.arange(1, len(metrics) + 1)
+    for key, label in (("train", "train (weight half)"), ("valid", "valid (alpha half)")):
+        acc_axis.plot(x, [m[f"{key}_acc"] for m in metrics], marker=".", label=label)
+        loss_axis.plot(x, [m[f"{key}_loss"] for m in metrics], marker=".", label=label)
+    for i in range(1, len(metrics)):
+        if metrics[i]["stage"] != metrics[i - 1]["stage"]:
+            for axis in (acc_axis, loss_axis):
+                axis.axvline(i + 0.5, color="grey", linestyle=":")
+    acc_axis.set(xlabel="epoch (all stages)", ylabel="accuracy", title="accuracy")
+    loss_axis.set(xlabel="epoch (all stages)", ylabel="cross-entropy", title="loss")
+    acc_axis.legend()
+    return _save(figure, path)
+
+
+def _node_position(node: int, steps: int) -> tuple[float, float]:
+    if node == 0:
+        return 0.0, 1.6
+    if node == 1:
+        return 0.0, -1.6
+    index = node - 2
+    return 1.6 + 1.5 * index, 1.0 if index % 2 == 0 else -1.0
+
+
+def _draw_cell(axis: Any, edges: Sequence[tuple[str, int]], concat: Sequence[int], title: str) -> None:
+    steps = len(edges) // 2
+    names = sorted({op for op, _ in edges})
+    palette = {name: _pyplot().cm.Set1(i % 9) for i, name in enumerate(names)}
+    output = (1.6 + 1.5 * steps, 0.0)
+    labels = {0: "c_{k-2}", 1: "c_{k-1}"}
+    for position, (op, source) in enumerate(edges):
+        target = 2 + position // 2
+        start, end = _node_position(source, steps), _node_position(target, steps)
+        bend = 0.25 if position % 2 else -0.25
+        axis.annotate("", xy=end, xytext=start, arrowprops=dict(
+            arrowstyle="-|>", color=palette[op], lw=1.6, shrinkA=14, shrinkB=14, connectionstyle=f"arc3,rad={bend}"))
+        mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + bend * 0.6)
+        axis.text(*mid, op, fontsize=7, ha="center", va="center", color=palette[op],
+                  bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    for node in concat:
+        axis.annotate("", xy=output, xytext=_node_position(node, steps),
+                      arrowprops=dict(arrowstyle="-|>", color="0.6", lw=1, shrinkA=14, shrinkB=16))
+    for node in range(steps + 2):
+        x, y = _node_position(node, steps)
+        color = "#cde4f7" if node < 2 else "#fbe3b5"
+        axis.text(x, y, labels.get(node, str(node - 2)), ha="center", va="center", fontsize=9,
+                  bbox=dict(boxstyle="round,pad=0.4", fc=color, ec="0.3"))
+    axis.text(*output, "c_{k}", ha="center", va="center", fontsize=9,
+              bbox=dict(boxstyle="round,pad=0.4", fc="#d5f0d0", ec="0.3"))
+    axis.set_xlim(-0.8, output[0] + 0.8)
+    axis.set_ylim(-2.4, 2.4)
+    axis.set_title(title)
+    axis.axis("off")
+
+
+def plot_cells(genotype: Genotype, path: Path, title: str = "") -> Path:
+    """Draw the normal and the reduction cell of ``genotype``."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(2, 1, figsize=(10, 8))
+    for axis, cell in zip(axes, CELL_TYPES):
+        _draw_cell(axis, *genotype.cell(cell), f"{cell} cell")
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+def write_search_plots(directory: Path, metrics: list[dict[str, Any]], history: list[dict[str, Any]],
+                       stages: list[dict[str, Any]], genotype: Genotype) -> list[Path]:
+    """All plots of a finished search into ``directory``."""
+    directory = Path(directory)
+    written = [plot_stage_heatmap(record, directory / f"alphas_stage{record['stage']}.png") for record in stages]
+    if history:
+        written.append(plot_alpha_history(history, directory / "alphas_over_time.png"))
+    if metrics:
+        written.append(plot_metrics(metrics, directory / "metrics.png"))
+    written.append(plot_cells(genotype, directory / "cells.png", "derived genotype"))
+    return written

@@ -1,0 +1,39 @@
+"""Shared fixtures: small configs and one tiny search reused by several tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rapdarts.config import SearchConfig, profile_config
+from rapdarts.search import SearchResult, search
+
+CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    torch.set_num_threads(2)
+    yield
+
+
+@pytest.fixture
+def tiny_config() -> SearchConfig:
+    """The ``tiny`` profile on the embedded digits dataset, on the CPU."""
+    return profile_config("tiny").updated({"device": "cpu"})
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
+    """One finished tiny search (about 20 s), shared by the tests that only read its outputs."""
+    config = profile_config("tiny").updated({"device": "cpu"})
+    return search(config, run_dir=tmp_path_factory.mktemp("tiny-search"), show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def cifar_subset() -> Path:
+    if not (CIFAR_SUBSET / "train").is_dir():
+        pytest.skip(f"CIFAR-10 subset not found at {CIFAR_SUBSET}")
+    return CIFAR_SUBSET
