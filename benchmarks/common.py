@@ -1,0 +1,42 @@
+"""Shared helpers of the benchmark scripts: machine description, JSON output, RESULTS.md rows."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import shlex
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine(device: torch.device) -> str:
+    from rapdarts.environment import cpu_model
+
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    return f"{cpu_model()}, {torch.get_num_threads()} threads (torch {torch.__version__}, {platform.machine()})"
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process in GB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def report(name: str, result: dict[str, Any], summary: str, write: bool = True) -> None:
+    """Print ``result`` as JSON and append a dated row to RESULTS.md."""
+    print(json.dumps(result, indent=1))
+    if not write:
+        return
+    command = "python " + " ".join(shlex.quote(a) for a in [f"benchmarks/{name}.py", *sys.argv[1:]])
+    row = f"| {date.today().isoformat()} | `{command}` | {result.get('machine', '')} | {summary} |\n"
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\n| date | command | machine | numbers |\n|---|---|---|---|\n")
+    with RESULTS.open("a") as file:
+        file.write(row)
