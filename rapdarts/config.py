@@ -75,6 +75,16 @@ class SearchConfig:
     # --- resource costs: L = CE + sum_m lambda_m * C_m
     costs: dict[str, float] = _field(None, "resource costs and their lambdas, NAME=LAMBDA (repeatable)",
                                      "RAPDARTS eq. 10", default_factory=dict)
+    cost_target: str = _field("eval", "network costs are priced in: eval (the network the genotype is trained as) "
+                              "or search (the search network of the stage)")
+    target_channels: int = _field(36, "width C of the evaluation network costs are priced in",
+                                  "DARTS/P-DARTS CIFAR evaluation network")
+    target_cells: int = _field(20, "cells of the evaluation network costs are priced in",
+                               "DARTS/P-DARTS CIFAR evaluation network")
+    cost_batch: int = _field(1, "batch size of the op specs costs are computed for (latency: deployment batch)")
+    cost_options: dict[str, str] = _field(None, "options for cost providers, KEY=VALUE (e.g. latency.table=FILE)",
+                                          default_factory=dict)
+    block_plugins: tuple[str, ...] = _field((), "plugins not to load, by entry-point name")
     # --- execution
     seed: int = _field(0, "random seed; a search is reproducible from config and seed")
     device: str = _field("auto", "cpu, cuda, cuda:N or auto (cuda when available)")
@@ -148,6 +158,10 @@ class SearchConfig:
         for name in ("lr", "arch_lr"):
             if getattr(self, name) <= 0:
                 raise RapdartsError(f"{name} must be positive")
+        if self.cost_target not in ("eval", "search"):
+            raise RapdartsError(f"cost_target {self.cost_target!r}: choose eval or search")
+        if self.target_channels < 2 or self.target_cells < 1 or self.cost_batch < 1:
+            raise RapdartsError("target_channels, target_cells and cost_batch must be positive")
         for name, weight in self.costs.items():
             if not weight >= 0.0 or weight == float("inf"):
                 raise RapdartsError(f"cost {name!r}: lambda {weight} must be a finite number >= 0")
@@ -225,8 +239,9 @@ def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
             return tuple(item_type(item.strip() if isinstance(item, str) else item) for item in items)
         if kind.startswith("dict"):
             if not isinstance(value, dict):
-                raise ValueError("expected NAME=NUMBER pairs")
-            return {str(k): float(v) for k, v in value.items()}
+                raise ValueError("expected NAME=VALUE pairs")
+            convert = float if "float" in kind else str
+            return {str(k): convert(v) for k, v in value.items()}
         if kind.startswith("bool"):
             if isinstance(value, str):
                 lowered = value.strip().lower()

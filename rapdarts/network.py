@@ -53,16 +53,17 @@ class EvalCell(nn.Module):
         self.ops = nn.ModuleList(build_op(op, spec.C, edge_stride(spec, source), True) for op, source in edges)
         self.identity = [isinstance(op, nn.Identity) for op in self.ops]
 
+    def _edge(self, position: int, states: list[torch.Tensor], drop_prob: float) -> torch.Tensor:
+        h = self.ops[position](states[self.sources[position]])
+        if self.training and not self.identity[position]:
+            h = drop_path(h, drop_prob)
+        return h
+
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node in range(len(self.ops) // 2):
-            total = 0
-            for position in (2 * node, 2 * node + 1):
-                h = self.ops[position](states[self.sources[position]])
-                if self.training and not self.identity[position]:
-                    h = drop_path(h, drop_prob)
-                total = total + h
-            states.append(total)
+            first, second = (self._edge(position, states, drop_prob) for position in (2 * node, 2 * node + 1))
+            states.append(first + second)
         return torch.cat([states[i] for i in self.concat], dim=1)
 
 

@@ -122,6 +122,25 @@ def plot_metrics(metrics: list[dict[str, Any]], path: Path) -> Path:
     return _save(figure, path)
 
 
+def plot_costs(metrics: list[dict[str, Any]], path: Path) -> Path:
+    """Per cost: the expected cost C_m under the alphas and the actual cost of the derived genotype."""
+    plt = _pyplot()
+    names = list(metrics[-1]["expected_cost"])
+    figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    x = np.arange(1, len(metrics) + 1)
+    for axis, name in zip(axes[0], names):
+        axis.plot(x, [m["expected_cost"].get(name, np.nan) for m in metrics], marker=".", label="expected C (alphas)")
+        axis.plot(x, [m["genotype_cost"].get(name, np.nan) for m in metrics], marker=".",
+                  label="derived genotype")
+        for i in range(1, len(metrics)):
+            if metrics[i]["stage"] != metrics[i - 1]["stage"]:
+                axis.axvline(i + 0.5, color="grey", linestyle=":")
+        unit = metrics[-1].get("cost_units", {}).get(name, "")
+        axis.set(xlabel="epoch (all stages)", ylabel=unit, title=name)
+        axis.legend()
+    return _save(figure, path)
+
+
 def _node_position(node: int, steps: int) -> tuple[float, float]:
     if node == 0:
         return 0.0, 1.6
@@ -182,5 +201,7 @@ def write_search_plots(directory: Path, metrics: list[dict[str, Any]], history: 
         written.append(plot_alpha_history(history, directory / "alphas_over_time.png"))
     if metrics:
         written.append(plot_metrics(metrics, directory / "metrics.png"))
+    if metrics and metrics[-1].get("expected_cost"):
+        written.append(plot_costs(metrics, directory / "costs.png"))
     written.append(plot_cells(genotype, directory / "cells.png", "derived genotype"))
     return written

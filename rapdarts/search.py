@@ -54,6 +54,15 @@ class SearchExtension(Protocol):
         ...
 
 
+def default_extensions(config: SearchConfig) -> list[SearchExtension]:
+    """What ``config`` asks for: the resource-cost extension when it names costs."""
+    if not config.costs:
+        return []
+    from .costs.extension import CostExtension
+
+    return [CostExtension(config)]
+
+
 @dataclass
 class SearchResult:
     genotype: Genotype
@@ -73,11 +82,12 @@ def epoch_seed(seed: int, stage: int, epoch: int) -> int:
 class ProgressiveSearch:
     """One P-DARTS search writing into ``run_dir``; :meth:`run` returns the genotype."""
 
-    def __init__(self, config: SearchConfig, run_dir: RunDirectory, extensions: Sequence[SearchExtension] = (),
+    def __init__(self, config: SearchConfig, run_dir: RunDirectory, extensions: Sequence[SearchExtension] | None = None,
                  show_progress: bool = True, on_step: StepCallback | None = None):
+        """``extensions=None`` means the ones ``config`` asks for (a cost extension when it has costs)."""
         self.config = config.validate()
         self.run_dir = run_dir
-        self.extensions = list(extensions)
+        self.extensions = list(extensions) if extensions is not None else default_extensions(config)
         self.show_progress = show_progress
         self.on_step = on_step
         self.device = resolve_device(config.device)
@@ -224,10 +234,11 @@ class ProgressiveSearch:
             "candidates": {cell: [list(names) for names in self.candidates[cell]] for cell in CELL_TYPES},
             "alphas": {cell: alpha.detach().float().cpu().tolist() for cell, alpha in self.model.alphas().items()},
         })
+        costs = "".join(f"  {name} expected {value:.4g} / derived {row['genotype_cost'][name]:.4g}"
+                        for name, value in row.get("expected_cost", {}).items())
         log.info("stage %d/%d epoch %d/%d  train acc %.3f  valid acc %.3f  loss %.3f  (%.1fs)%s",
                  self.stage + 1, len(self.config.cells), self.epoch + 1, self.config.epochs, row["train_acc"],
-                 row["valid_acc"], row["train_loss"], row["seconds"],
-                 "".join(f"  {k} {v:.4g}" for k, v in row.get("arch_objective", {}).items() if k != "ce"))
+                 row["valid_acc"], row["train_loss"], row["seconds"], costs)
 
     def _finish_stage(self) -> None:
         """Record the stage and prune candidates for the next one."""
@@ -327,9 +338,12 @@ class ProgressiveSearch:
 
 
 def search(config: SearchConfig, run_dir: str | Path | None = None, runs_root: str | Path = "runs",
-           extensions: Sequence[SearchExtension] = (), show_progress: bool = True,
+           extensions: Sequence[SearchExtension] | None = None, show_progress: bool = True,
            on_step: StepCallback | None = None) -> SearchResult:
-    """Run a progressive search; ``run_dir`` defaults to a new directory under ``runs_root``."""
+    """Run a progressive search; ``run_dir`` defaults to a new directory under ``runs_root``.
+
+    ``extensions`` default to what the config asks for (resource costs when ``config.costs``).
+    """
     directory = RunDirectory(run_dir) if run_dir is not None else RunDirectory.create(runs_root)
     directory.path.mkdir(parents=True, exist_ok=True)
     return ProgressiveSearch(config, directory, extensions, show_progress, on_step).run()
@@ -345,7 +359,7 @@ def load_resumable(run_dir: str | Path,
     directory = RunDirectory.existing(run_dir)
     state = directory.load_checkpoint()
     config = SearchConfig.from_dict(state["config"], f"checkpoint config in {directory.path}")
-    extensions = make_extensions(config) if make_extensions is not None else ()
+    extensions = make_extensions(config) if make_extensions is not None else None
     runner = ProgressiveSearch(config, directory, extensions, show_progress, on_step)
     runner.restore(state)
     return runner

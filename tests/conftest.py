@@ -19,6 +19,20 @@ def _deterministic_threads():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cost_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Cost caches of the tests live in a temporary directory, never in the user's home."""
+    import os
+
+    previous = os.environ.get("RAPDARTS_CACHE_DIR")
+    os.environ["RAPDARTS_CACHE_DIR"] = str(tmp_path_factory.mktemp("cost-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("RAPDARTS_CACHE_DIR", None)
+    else:
+        os.environ["RAPDARTS_CACHE_DIR"] = previous
+
+
 @pytest.fixture
 def tiny_config() -> SearchConfig:
     """The ``tiny`` profile on the embedded digits dataset, on the CPU."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .cost_commands import cost_command, costs_command
 from .genotype_command import genotype_command, ops_command
 from .search_command import search_command
 
@@ -22,3 +23,5 @@ def cli(verbose: bool) -> None:
 cli.add_command(search_command)
 cli.add_command(genotype_command)
 cli.add_command(ops_command)
+cli.add_command(costs_command)
+cli.add_command(cost_command)

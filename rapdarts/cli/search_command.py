@@ -13,7 +13,7 @@ from ..environment import resolve_device
 from ..errors import RapdartsError
 from ..progress import logs_above_bars
 from ..rundir import RunDirectory
-from ..search import ProgressiveSearch, SearchResult, load_resumable
+from ..search import ProgressiveSearch, SearchResult, default_extensions, load_resumable
 from .options import config_options, given, parse_assignments
 
 log = logging.getLogger("rapdarts")
@@ -21,8 +21,8 @@ log = logging.getLogger("rapdarts")
 PROFILE_CHOICES = ("auto", *PROFILES)
 
 
-def resolve_config(profile: str, config_file: str | None, options: dict[str, Any],
-                   costs: dict[str, float]) -> SearchConfig:
+def resolve_config(profile: str, config_file: str | None, options: dict[str, Any], costs: dict[str, float],
+                   cost_options: dict[str, str] | None = None, block_plugins: tuple[str, ...] = ()) -> SearchConfig:
     """Profile defaults, then the config file, then command-line options, then ``--cost``."""
     from_file = load_config_file(config_file) if config_file else {}
     if profile == "auto" and from_file.get("profile") in PROFILES:
@@ -35,6 +35,10 @@ def resolve_config(profile: str, config_file: str | None, options: dict[str, Any
     config = config.updated(options, "command line")
     if costs:
         config = config.updated({"costs": {**config.costs, **costs}}, "--cost")
+    if cost_options:
+        config = config.updated({"cost_options": {**config.cost_options, **cost_options}}, "--cost-option")
+    if block_plugins:
+        config = config.updated({"block_plugins": (*config.block_plugins, *block_plugins)}, "--block-plugin")
     return config.validate()
 
 
@@ -73,12 +77,17 @@ def _report(result: SearchResult) -> None:
 @click.option("--config", "config_file", metavar="FILE", help="JSON or TOML settings (a run's config.json reruns it).")
 @click.option("--cost", "cost_items", multiple=True, metavar="NAME=LAMBDA",
               help="Add lambda * expected cost NAME to the loss (repeatable; see 'rapdarts costs').")
+@click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
+              help="Option for a cost provider, e.g. latency.table=table.json (repeatable).")
+@click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME",
+              help="Do not load this plugin (entry-point name; repeatable).")
 @click.option("--runs-dir", default="runs", show_default=True, help="Where new run directories are created.")
 @click.option("--run-dir", metavar="DIR", help="Exact (new or empty) directory for this run.")
 @click.option("--resume", "resume_dir", metavar="RUN_DIR", help="Continue the interrupted search in RUN_DIR.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
-@config_options(SearchConfig, skip=("costs", "profile"))
-def search_command(profile: str, config_file: str | None, cost_items: tuple[str, ...], runs_dir: str,
+@config_options(SearchConfig, skip=("costs", "profile", "cost_options", "block_plugins"))
+def search_command(profile: str, config_file: str | None, cost_items: tuple[str, ...],
+                   cost_option_items: tuple[str, ...], block_plugins: tuple[str, ...], runs_dir: str,
                    run_dir: str | None, resume_dir: str | None, progress: bool, **settings: Any) -> None:
     """Search a cell architecture with P-DARTS, optionally under resource costs.
 
@@ -87,14 +96,15 @@ def search_command(profile: str, config_file: str | None, cost_items: tuple[str,
     """
     options = given(settings)
     if resume_dir is not None:
-        if options or config_file or cost_items or run_dir:
+        if options or config_file or cost_items or run_dir or cost_option_items or block_plugins:
             raise RapdartsError("--resume continues with the run's saved settings; drop the other options")
-        runner = load_resumable(resume_dir, _extensions, show_progress=progress)
+        runner = load_resumable(resume_dir, show_progress=progress)
         directory = runner.run_dir
         log.info("resuming %s at stage %d epoch %d", directory.path, runner.stage + 1, runner.epoch + 1)
     else:
-        config = resolve_config(profile, config_file, options, parse_assignments(cost_items, "--cost"))
-        extensions = _extensions(config)
+        config = resolve_config(profile, config_file, options, parse_assignments(cost_items, "--cost"),
+                                _pairs(cost_option_items), block_plugins)
+        extensions = default_extensions(config)  # unknown costs fail here, before a run directory exists
         directory = _prepare_run_dir(run_dir, runs_dir)
         runner = ProgressiveSearch(config, directory, extensions, show_progress=progress)
         note = {"paper": "published settings", "cpu": "scaled down for CPUs; --profile paper for the published "
@@ -111,8 +121,11 @@ def search_command(profile: str, config_file: str | None, cost_items: tuple[str,
         handler.close()
 
 
-def _extensions(config: SearchConfig) -> list:
-    """Search extensions the config asks for (resource costs)."""
-    if config.costs:
-        raise RapdartsError(f"unknown cost {next(iter(config.costs))!r}: no cost providers are available")
-    return []
+def _pairs(items: tuple[str, ...]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RapdartsError(f"--cost-option {item!r} must look like KEY=VALUE, e.g. latency.table=table.json")
+        pairs[key] = value
+    return pairs

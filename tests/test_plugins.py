@@ -1,0 +1,100 @@
+"""Plugin discovery through entry points, in-process registration, blocking and broken plugins."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+
+from rapdarts.cli import main
+from rapdarts.costs import CostProvider
+from rapdarts.costs import plugins as plugins_module
+from rapdarts.costs.plugins import discover_providers
+from rapdarts.errors import RapdartsError
+from rapdarts.hookspecs import hookimpl
+
+
+class ExtraCost:
+    """An in-process plugin, as a notebook would register it."""
+
+    @hookimpl
+    def rapdarts_cost_providers(self, options):
+        scale = float(options.get("extra.scale", 1.0))
+        return [CostProvider("extra", "units", "C_in times a scale", lambda spec: scale * spec.C_in)]
+
+
+class Duplicate:
+    @hookimpl
+    def rapdarts_cost_providers(self):
+        return [CostProvider("params", "u", "a second params", lambda spec: 1.0)]
+
+
+class Exploding:
+    @hookimpl
+    def rapdarts_cost_providers(self):
+        raise RuntimeError("cannot start")
+
+
+def test_builtins_are_found_through_entry_points():
+    providers = discover_providers()
+    assert {"params", "flops"} <= set(providers.by_name)
+    params = providers.get("params")
+    assert params.package.startswith("rapdarts ") and params.plugin == "params" and params.unit == "parameters"
+    assert providers.failures == []
+
+
+def test_in_process_plugins_and_options():
+    providers = discover_providers(plugins=[ExtraCost()], options={"extra.scale": "2"})
+    assert providers.get("extra").package == "in-process"
+    from rapdarts.costs import OpSpec
+    assert providers.get("extra").cost(OpSpec("add", 5, 5, 1, 1, 1)) == 10.0
+
+
+def test_blocking_a_plugin_by_name():
+    providers = discover_providers(block=["flops"])
+    assert "flops" not in providers.by_name and "params" in providers.by_name
+    with pytest.raises(RapdartsError, match="unknown cost 'flops'; available costs: params"):
+        providers.get("flops")
+
+
+def test_two_plugins_with_the_same_cost_name_is_an_error():
+    with pytest.raises(RapdartsError, match="two plugins provide the cost 'params'.*--block-plugin Duplicate"):
+        discover_providers(plugins=[Duplicate()])
+
+
+def test_a_raising_plugin_is_reported_and_the_others_still_work():
+    providers = discover_providers(plugins=[Exploding()])
+    assert "params" in providers.by_name
+    assert any(f.plugin == "Exploding" and "RuntimeError: cannot start" in f.error for f in providers.failures)
+
+
+class _BrokenEntryPoint:
+    name = "broken_costs"
+
+    def load(self):
+        raise ImportError("No module named 'numpy_fancy'")
+
+
+@pytest.fixture
+def broken_entry_point(monkeypatch):
+    real = plugins_module._entry_points
+    monkeypatch.setattr(plugins_module, "_entry_points", lambda: [*real(), (_BrokenEntryPoint(), "broken-costs 0.3")])
+
+
+def test_a_plugin_that_fails_to_import_does_not_stop_the_listing(broken_entry_point, capsys):
+    assert main(["costs"]) == 0
+    captured = capsys.readouterr()
+    assert "params" in captured.out and "flops" in captured.out
+    assert "plugin 'broken_costs' from package 'broken-costs 0.3' is broken: ImportError" in captured.err
+
+
+def test_asking_for_the_cost_of_a_broken_plugin_names_it(broken_entry_point):
+    with pytest.raises(RapdartsError, match="unknown cost 'fancy'.*'broken_costs' from package 'broken-costs 0.3'"):
+        discover_providers().get("fancy")
+
+
+def test_costs_command_lists_unit_and_package(capsys):
+    assert main(["costs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    params = next(line for line in lines if line.startswith("params"))
+    assert "parameters" in params and f"rapdarts {metadata.version('rapdarts')}" in params
