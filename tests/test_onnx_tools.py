@@ -1,0 +1,45 @@
+"""ONNX export and ONNX Runtime timing helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rapdarts.errors import RapdartsError
+from rapdarts.genotype import preset
+from rapdarts.network import EvalNetwork
+from rapdarts.onnx_tools import TimingSettings, export_onnx, make_session, run_session, time_model
+
+
+def test_exported_network_matches_torch(tmp_path):
+    net = EvalNetwork(preset("PDARTS"), C=8, layers=5, auxiliary=False).eval()
+    x = torch.randn(2, 3, 32, 32)
+    data = export_onnx(net, x, tmp_path / "m.onnx")
+    assert (tmp_path / "m.onnx").read_bytes() == data
+    out = run_session(make_session(data, TimingSettings()), x.numpy())
+    assert np.abs(out - net(x)[0].detach().numpy()).max() < 1e-4
+
+
+def test_timing_reports_median_and_spread():
+    data = export_onnx(torch.nn.Conv2d(4, 4, 3), torch.randn(1, 4, 8, 8))
+    timing = time_model(data, np.random.rand(1, 4, 8, 8).astype(np.float32), TimingSettings(warmup=2, repeats=5,
+                                                                                            sessions=2))
+    assert timing.p10_ms <= timing.median_ms <= timing.p90_ms and len(timing.session_medians_ms) == 2
+
+
+def test_unavailable_provider_and_level_are_clear_errors():
+    data = export_onnx(torch.nn.ReLU(), torch.randn(1, 1, 2, 2))
+    with pytest.raises(RapdartsError, match="execution provider 'NoSuchExecutionProvider' is not available"):
+        make_session(data, TimingSettings(provider="NoSuchExecutionProvider"))
+    with pytest.raises(RapdartsError, match="optimisation level 'max'"):
+        make_session(data, TimingSettings(optimization="max"))
+
+
+def test_export_failure_names_what_was_exported():
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            return torch.linalg.eig(x)[0].real
+
+    with pytest.raises(RapdartsError, match="ONNX export of the broken op failed"):
+        export_onnx(Broken(), torch.randn(2, 2), what="the broken op")
