@@ -43,7 +43,7 @@ class CostEvaluator:
         key = (provider.name, provider.version)
         if key not in self._memory:
             table: dict[str, float] = {}
-            if self.use_disk and self._file(provider).exists():
+            if self.use_disk and provider.cacheable and self._file(provider).exists():
                 try:
                     table = {k: float(v) for k, v in json.loads(self._file(provider).read_text()).items()}
                 except (ValueError, AttributeError):
@@ -87,6 +87,8 @@ class CostEvaluator:
         if not self.use_disk:
             return
         for provider in providers:
+            if not provider.cacheable:
+                continue
             key = (provider.name, provider.version)
             if key in self._dirty:
                 merged = {}

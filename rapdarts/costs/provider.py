@@ -24,6 +24,8 @@ class CostProvider:
     version: str = "1"
     package: str = ""
     plugin: str = ""
+    cacheable: bool = True
+    """False for providers that keep their own store (a latency table), so no second cache is kept."""
 
     @property
     def origin(self) -> str:
