@@ -82,8 +82,8 @@ def _ort():
     return onnxruntime
 
 
-def make_session(model: bytes | str | Path, settings: TimingSettings):
-    """An ``InferenceSession`` configured by ``settings``; unknown providers are a clear error."""
+def check_settings(settings: TimingSettings) -> None:
+    """Raise :class:`ProfilingError` for an execution provider or level this onnxruntime lacks."""
     ort = _ort()
     available = ort.get_available_providers()
     if settings.provider not in available:
@@ -92,6 +92,12 @@ def make_session(model: bytes | str | Path, settings: TimingSettings):
     if settings.optimization not in OPTIMIZATION_LEVELS:
         raise ProfilingError(f"graph optimisation level {settings.optimization!r}: choose one of "
                              f"{', '.join(OPTIMIZATION_LEVELS)}")
+
+
+def make_session(model: bytes | str | Path, settings: TimingSettings):
+    """An ``InferenceSession`` configured by ``settings``; unknown providers are a clear error."""
+    ort = _ort()
+    check_settings(settings)
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.intra_threads
     options.inter_op_num_threads = settings.inter_threads
@@ -243,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = TimingSettings(args.provider, args.threads, 1, args.optimization, args.warmup, args.repeats,
                               args.sessions)
     try:
+        check_settings(settings)
         path = profile_manifest(args.directory, args.out, settings, None if args.quiet else _print_progress)
     except ProfilingError as error:
         print(f"profile_ops: error: {error}", file=sys.stderr)

@@ -1,0 +1,151 @@
+"""``rapdarts profile``, ``export-ops``, ``surrogate fit|evaluate`` and ``validate-latency``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import RapdartsError
+from ..genotype import load_genotype, preset_names
+from ..latency.profile import export_ops, profile, target_specs
+from ..latency.table import LatencyTable
+from ..progress import logs_above_bars
+from .target_options import target_from, target_options, timing_from, timing_options
+
+log = logging.getLogger("rapdarts")
+
+
+@click.command("profile")
+@click.option("--out", required=True, metavar="TABLE", help="Latency table to write (completed if it exists).")
+@click.option("--progress/--no-progress", default=True)
+@target_options
+@timing_options
+def profile_command(out: str, progress: bool, **options: Any) -> None:
+    """Time every op the target network needs with ONNX Runtime on this machine.
+
+    All candidate ops in every cell at the shapes they see, plus the fixed parts. Rerunning the
+    command completes an interrupted table.
+    """
+    target, settings = target_from(options), timing_from(options)
+    specs = target_specs(target)
+    log.info("profiling %d op specs (C=%d, %d cells, %dx%d input, batch %d) with %s, %d thread(s), optimisation %s",
+             len(specs), target.C, target.layers, *target.image_size, target.batch, settings.provider,
+             settings.intra_threads, settings.optimization)
+    with logs_above_bars():
+        path = profile(specs, out, settings, progress)
+    table = LatencyTable.load(path)
+    click.echo(f"latency table: {path} ({len(table.entries)} ops, per-call overhead "
+               f"{table.header['overhead_ms']:.4f} ms, device {table.header['device']})")
+
+
+@click.command("export-ops")
+@click.argument("directory")
+@click.option("--progress/--no-progress", default=True)
+@target_options
+def export_ops_command(directory: str, progress: bool, **options: Any) -> None:
+    """Export the target network's op models for profiling on a device without torch.
+
+    Copy DIRECTORY to the device and run 'python DIRECTORY/profile_ops.py DIRECTORY' there
+    (needs only onnxruntime and numpy); bring back DIRECTORY/latency_table.json.
+    """
+    target = target_from(options)
+    path = Path(directory)
+    if path.exists() and any(path.iterdir()):
+        raise RapdartsError(f"{path} is not empty; export into a new directory")
+    specs = target_specs(target)
+    export_ops(specs, path, progress)
+    click.echo(f"exported {len(specs)} op models to {path}; on the device run: python {path}/profile_ops.py {path}")
+
+
+@click.group("surrogate")
+def surrogate_group() -> None:
+    """Fit and evaluate the scikit-learn latency surrogate."""
+
+
+@surrogate_group.command("fit")
+@click.argument("table")
+@click.option("--out", required=True, metavar="MODEL", help="Model file to write (JSON).")
+@click.option("--kind", type=click.Choice(("powerlaw", "forest")), default="powerlaw", show_default=True)
+@click.option("--holdout", default=0.25, show_default=True, help="Share of entries held out to report the error "
+              "(the saved model is then fitted on all entries).")
+@click.option("--seed", default=0, show_default=True)
+def surrogate_fit(table: str, out: str, kind: str, holdout: float, seed: int) -> None:
+    """Fit a surrogate on TABLE and report its held-out error by op type."""
+    from ..latency.surrogate import LatencySurrogate, evaluate, holdout_split
+
+    latency_table = LatencyTable.load(table)
+    keys = list(latency_table.entries)
+    if 0 < holdout < 1:
+        train, held = holdout_split(keys, holdout, seed)
+        report = evaluate(LatencySurrogate.fit(latency_table, kind, train), latency_table, held)
+        _print_errors(f"held-out error ({len(held)} of {len(keys)} ops)", report)
+    LatencySurrogate.fit(latency_table, kind).save(out)
+    click.echo(f"surrogate ({kind}) fitted on {len(keys)} ops of {table}: {out}")
+
+
+@surrogate_group.command("evaluate")
+@click.argument("model")
+@click.option("--table", "table_path", required=True, help="Table of measured ops to test against (use one the "
+              "model was not fitted on: other widths or resolutions).")
+@click.option("--json", "json_out", metavar="FILE", help="Also write the report as JSON.")
+def surrogate_evaluate(model: str, table_path: str, json_out: str | None) -> None:
+    """Error of MODEL on the ops of a table: RMSE, MAPE and share within +-10% by op type."""
+    from ..latency.surrogate import LatencySurrogate, evaluate, save_report
+
+    report = evaluate(LatencySurrogate.load(model), LatencyTable.load(table_path))
+    _print_errors(f"error on {table_path} ({report['unseen']} ops not in the training table)", report)
+    if json_out:
+        save_report(json_out, report)
+
+
+def _print_errors(title: str, report: dict) -> None:
+    click.echo(title)
+    click.echo(f"  {'op':18s} {'n':>4s} {'RMSE ms':>9s} {'MAPE':>7s} {'within 10%':>10s}")
+    for op, stats in [*report["by_op"].items(), ("overall", report["overall"])]:
+        click.echo(f"  {op:18s} {stats['n']:>4d} {stats['rmse_ms']:>9.4f} {stats['mape']:>7.1%} "
+                   f"{stats['within_10pct']:>10.0%}")
+
+
+@click.command("validate-latency")
+@click.option("--table", "table_path", required=True, help="Latency table measured on this machine.")
+@click.option("--samples", default=20, show_default=True, help="Random architectures to measure.")
+@click.option("--genotype", "genotypes", multiple=True, metavar="SOURCE",
+              help="Also measure these (presets, files, run dirs); default: the presets.")
+@click.option("--calibrate", is_flag=True, help="Fit a per-group correction on half the architectures, store it in "
+              "the table, and report held-out agreement before and after.")
+@click.option("--out", metavar="DIR", default="latency-validation", show_default=True,
+              help="Where validation.json and the scatter plot go.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--progress/--no-progress", default=True)
+@target_options
+def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], calibrate: bool, out: str, seed: int,
+                     progress: bool, **options: Any) -> None:
+    """Check the additive latency model: predicted (sum of table entries) vs measured networks."""
+    from ..atomic import atomic_write_json
+    from ..latency.validate import plot_validation, validate
+
+    target = target_from(options)
+    table = LatencyTable.load(table_path)
+    table.check_compatible(batch=target.batch)
+    if not table.measured_here():
+        raise RapdartsError(f"latency table {table_path} was measured on {table.header['device']}; validate it on "
+                            "that machine")
+    chosen = [(name, load_genotype(name)) for name in (genotypes or preset_names())]
+    with logs_above_bars():
+        report = validate(table, target, chosen, samples, seed, calibrate, progress)
+    directory = Path(out)
+    atomic_write_json(directory / "validation.json", report)
+    plot_validation(report, directory / "latency_scatter.png")
+    for key in ("uncorrected", "corrected", "held_out_uncorrected", "held_out_corrected"):
+        if key in report:
+            stats = report[key]
+            click.echo(f"{key:22s} n={stats['n']:3d}  pearson r {stats.get('pearson_r', float('nan')):.3f}  kendall tau "
+                       f"{stats.get('kendall_tau', float('nan')):.3f}  mean error {stats['mean_error']:+.1%}  "
+                       f"mean |error| {stats['mean_abs_error']:.1%}  within +-10% {stats['within_10pct']:.0%}")
+    if calibrate:
+        click.echo("correction stored in the table: " + json.dumps(report["correction"]["scale"]))
+    click.echo(f"report: {directory / 'validation.json'}; plot: {directory / 'latency_scatter.png'}")

@@ -1,0 +1,72 @@
+"""Options shared by commands that price or time a network: its shape and ONNX Runtime settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from ..costs.target import TargetNetwork
+from ..errors import RapdartsError
+from ..ondevice import OPTIMIZATION_LEVELS, ProfilingError, TimingSettings, check_settings
+
+DATASET_SHAPES = {"digits": (1, 8, 10), "cifar10": (3, 32, 10), "cifar100": (3, 32, 100)}
+"""(input channels, image size, classes) of the datasets whose shape is known without loading them."""
+
+
+def target_options(function: Callable) -> Callable:
+    """--dataset/--channels/--layers/--classes/--image-size/--in-channels/--batch."""
+    options = [
+        click.option("--dataset", type=click.Choice(tuple(DATASET_SHAPES)), help="Take input shape and classes "
+                     "from this dataset (default: CIFAR-10 shapes)."),
+        click.option("--channels", default=36, show_default=True, help="Evaluation network width C."),
+        click.option("--layers", default=20, show_default=True, help="Evaluation network cells."),
+        click.option("--classes", type=int, help="Number of classes [default: from --dataset, else 10]."),
+        click.option("--image-size", type=int, help="Input height and width [default: from --dataset, else 32]."),
+        click.option("--in-channels", type=int, help="Input channels [default: from --dataset, else 3]."),
+        click.option("--batch", default=1, show_default=True, help="Batch size of the op specs."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def target_from(options: dict) -> TargetNetwork:
+    """Pop the target options from a command's keyword arguments and build the target."""
+    in_channels, size, classes = DATASET_SHAPES.get(options.pop("dataset", None) or "cifar10")
+    in_channels = options.pop("in_channels", None) or in_channels
+    size = options.pop("image_size", None) or size
+    classes = options.pop("classes", None) or classes
+    channels, layers, batch = options.pop("channels"), options.pop("layers"), options.pop("batch")
+    if min(channels, layers, batch, in_channels, size, classes) < 1:
+        raise RapdartsError("network shape options must be positive")
+    return TargetNetwork(channels, layers, classes, in_channels, (size, size), batch)
+
+
+def timing_options(function: Callable) -> Callable:
+    """--provider/--threads/--optimization/--warmup/--repeats/--sessions for ONNX Runtime timing."""
+    options = [
+        click.option("--provider", default="CPUExecutionProvider", show_default=True,
+                     help="ONNX Runtime execution provider."),
+        click.option("--threads", default=1, show_default=True, help="Intra-op threads."),
+        click.option("--optimization", type=click.Choice(OPTIMIZATION_LEVELS), default="all", show_default=True,
+                     help="Graph optimisation level."),
+        click.option("--warmup", default=10, show_default=True, help="Untimed runs per session."),
+        click.option("--repeats", default=50, show_default=True, help="Timed runs per session."),
+        click.option("--sessions", default=3, show_default=True, help="Fresh sessions per op."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def timing_from(options: dict) -> TimingSettings:
+    settings = TimingSettings(options.pop("provider"), options.pop("threads"), 1, options.pop("optimization"),
+                              options.pop("warmup"), options.pop("repeats"), options.pop("sessions"))
+    if min(settings.intra_threads, settings.repeats, settings.sessions) < 1 or settings.warmup < 0:
+        raise RapdartsError("threads, repeats and sessions must be at least 1, warmup at least 0")
+    try:
+        check_settings(settings)
+    except ProfilingError as error:
+        raise RapdartsError(str(error)) from None
+    return settings

@@ -1,0 +1,210 @@
+"""A scikit-learn surrogate that predicts op latency for specs never measured.
+
+Features of an op spec: its op type (one-hot), channels, resolution, stride, kernel, dilation,
+batch, and three physical quantities: flops (fvcore, via the ``flops`` provider), parameters (the
+``params`` provider) and bytes moved (input + output activations + weights). The target is the
+log of the table's median time.
+
+Two model kinds:
+
+* ``powerlaw`` (default): ridge regression on log features with per-op-type slopes for log flops and
+  log bytes, i.e. ``latency = a_op * flops^b_op * bytes^c_op * ...``; it extrapolates to widths,
+  resolutions and batch sizes outside the training table, which tree models cannot.
+* ``forest``: a random forest on the same features; often better inside the measured range.
+
+Model files store the training data, not a pickle: loading refits the model (deterministic), so a
+file never breaks across scikit-learn versions; when the version differs from the one that saved
+it, loading warns and reports how much the refitted predictions moved (nn-Meter users' top
+complaint was pickled predictors failing across versions).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_write_json
+from ..costs.evaluate import CostEvaluator
+from ..costs.plugins import discover_providers
+from ..costs.spec import FIXED_OPS, OpSpec
+from ..errors import RapdartsError
+from ..ops import primitives
+from .table import LatencyTable
+
+log = logging.getLogger("rapdarts")
+FORMAT = "rapdarts-latency-surrogate/1"
+KINDS = ("powerlaw", "forest")
+NUMERIC = ("log_flops", "log_bytes", "log_params", "log_pixels", "log_c_in", "log_c_out", "stride", "kernel",
+           "dilation", "log_batch")
+
+
+def op_types() -> list[str]:
+    return [op for op in primitives() if op != "none"] + list(FIXED_OPS)
+
+
+def feature_names() -> list[str]:
+    return list(NUMERIC) + [f"op={t}" for t in op_types()]
+
+
+class FeatureMaker:
+    """Turns op specs into feature rows (flops and params from the providers, cached on disk)."""
+
+    def __init__(self):
+        providers = discover_providers()
+        self.flops, self.params = providers.get("flops"), providers.get("params")
+        self.evaluator = CostEvaluator()
+
+    def numeric(self, spec: OpSpec) -> dict[str, float]:
+        itemsize = 2 if spec.dtype in ("float16", "bfloat16") else 8 if spec.dtype == "float64" else 4
+        params = self.evaluator.cost(self.params, spec)
+        flops = self.evaluator.cost(self.flops, spec)
+        out_h, out_w = spec.output_size
+        moved = (spec.batch * (spec.C_in * spec.height * spec.width + spec.C_out * out_h * out_w) + params) * itemsize
+        return {"log_flops": math.log1p(flops), "log_bytes": math.log1p(moved), "log_params": math.log1p(params),
+                "log_pixels": math.log(spec.height * spec.width), "log_c_in": math.log(spec.C_in),
+                "log_c_out": math.log(spec.C_out), "stride": float(spec.stride), "kernel": float(spec.kernel_size),
+                "dilation": float(spec.dilation), "log_batch": math.log(spec.batch)}
+
+    def rows(self, specs: Sequence[OpSpec]) -> np.ndarray:
+        types = op_types()
+        matrix = []
+        for spec in specs:
+            if spec.op not in types:
+                raise RapdartsError(f"the surrogate knows no op {spec.op!r}")
+            values = self.numeric(spec)
+            matrix.append([values[n] for n in NUMERIC] + [1.0 if spec.op == t else 0.0 for t in types])
+        self.evaluator.flush([self.flops, self.params])
+        return np.asarray(matrix, dtype=float)
+
+
+def _design(x: np.ndarray, kind: str) -> np.ndarray:
+    """For the power law: add per-op-type slopes of log flops and log bytes (interaction terms)."""
+    if kind != "powerlaw":
+        return x
+    one_hot = x[:, len(NUMERIC):]
+    flops, moved = x[:, [0]], x[:, [1]]
+    return np.hstack([x, one_hot * flops, one_hot * moved])
+
+
+def _make_model(kind: str):
+    if kind == "powerlaw":
+        from sklearn.linear_model import Ridge
+
+        return Ridge(alpha=1e-2)
+    if kind == "forest":
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor(n_estimators=300, min_samples_leaf=1, random_state=0, n_jobs=1)
+    raise RapdartsError(f"unknown surrogate kind {kind!r}; choose {', '.join(KINDS)}")
+
+
+@dataclass
+class LatencySurrogate:
+    """A fitted model plus the table header it was trained on (device, overhead, settings)."""
+
+    kind: str
+    header: dict[str, Any]
+    x: np.ndarray
+    y: np.ndarray
+    keys: list[str]
+    model: Any = None
+
+    @classmethod
+    def fit(cls, table: LatencyTable, kind: str = "powerlaw", keys: Sequence[str] | None = None) -> LatencySurrogate:
+        keys = list(keys if keys is not None else table.entries)
+        if len(keys) < 5:
+            raise RapdartsError(f"latency table {table.path} has {len(keys)} entries; a surrogate needs at least 5")
+        specs = [OpSpec(**table.entries[k]["spec"]) for k in keys]
+        x = FeatureMaker().rows(specs)
+        y = np.log(np.maximum([table.entries[k]["median_ms"] for k in keys], 1e-6))
+        surrogate = cls(kind, dict(table.header), x, y, keys)
+        surrogate._train()
+        return surrogate
+
+    def _train(self) -> None:
+        self.model = _make_model(self.kind)
+        self.model.fit(_design(self.x, self.kind), self.y)
+
+    def predict_specs(self, specs: Sequence[OpSpec], features: FeatureMaker | None = None) -> np.ndarray:
+        """Predicted median latency (ms, including the per-call overhead like a table entry)."""
+        x = (features or FeatureMaker()).rows(specs)
+        return np.exp(self.model.predict(_design(x, self.kind)))
+
+    def save(self, path: str | Path) -> Path:
+        import sklearn
+
+        data = {"format": FORMAT, "kind": self.kind, "features": feature_names(),
+                "sklearn": sklearn.__version__, "table_header": self.header, "keys": self.keys,
+                "x": self.x.tolist(), "y": self.y.tolist(),
+                "fitted_predictions": self.model.predict(_design(self.x, self.kind)).tolist()}
+        return atomic_write_json(path, data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencySurrogate:
+        import sklearn
+
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RapdartsError(f"surrogate model {path} does not exist; create it with 'rapdarts surrogate fit TABLE "
+                                f"--out {path}'") from None
+        except ValueError as error:
+            raise RapdartsError(f"surrogate model {path} is corrupt ({error}); fit it again") from None
+        if data.get("format") != FORMAT:
+            raise RapdartsError(f"{path} is not a rapdarts latency surrogate")
+        if data.get("features") != feature_names():
+            raise RapdartsError(f"surrogate model {path} was made with other features; refit it with this version")
+        surrogate = cls(data["kind"], data["table_header"], np.asarray(data["x"]), np.asarray(data["y"]), data["keys"])
+        surrogate._train()
+        if data["sklearn"] != sklearn.__version__:
+            moved = np.abs(surrogate.model.predict(_design(surrogate.x, surrogate.kind))
+                           - np.asarray(data["fitted_predictions"]))
+            log.warning("surrogate %s was saved with scikit-learn %s, this is %s: refitted from its stored training "
+                        "data (predictions moved by up to %.2f%%)", path, data["sklearn"], sklearn.__version__,
+                        100 * float(np.expm1(moved.max())) if len(moved) else 0.0)
+        return surrogate
+
+
+def error_report(predicted: np.ndarray, measured: np.ndarray, ops: Sequence[str]) -> dict[str, Any]:
+    """RMSE (ms), MAPE and share within +-10%, overall and per op type."""
+    def stats(p: np.ndarray, m: np.ndarray) -> dict[str, float]:
+        relative = np.abs(p - m) / m
+        return {"n": int(len(m)), "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))), "mape": float(relative.mean()),
+                "within_10pct": float((relative <= 0.10).mean())}
+
+    ops = np.asarray(ops)
+    report = {"overall": stats(predicted, measured), "by_op": {}}
+    for op in sorted(set(ops.tolist())):
+        mask = ops == op
+        report["by_op"][op] = stats(predicted[mask], measured[mask])
+    return report
+
+
+def evaluate(surrogate: LatencySurrogate, table: LatencyTable, keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """Error of the surrogate on a table's entries (specs it did not train on, for a fair test)."""
+    keys = list(keys if keys is not None else table.entries)
+    specs = [OpSpec(**table.entries[k]["spec"]) for k in keys]
+    measured = np.asarray([table.entries[k]["median_ms"] for k in keys])
+    predicted = surrogate.predict_specs(specs)
+    report = error_report(predicted, measured, [s.op for s in specs])
+    report["unseen"] = int(sum(k not in set(surrogate.keys) for k in keys))
+    return report
+
+
+def holdout_split(keys: Sequence[str], share: float, seed: int) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(keys))
+    cut = int(round(len(keys) * (1 - share)))
+    return [keys[i] for i in order[:cut]], [keys[i] for i in order[cut:]]
+
+
+def save_report(path: str | Path, report: dict[str, Any]) -> None:
+    atomic_write_json(path, report)
