@@ -51,3 +51,18 @@ def cifar_subset() -> Path:
     if not (CIFAR_SUBSET / "train").is_dir():
         pytest.skip(f"CIFAR-10 subset not found at {CIFAR_SUBSET}")
     return CIFAR_SUBSET
+
+
+TINY_TRAIN = ["--profile", "tiny", "--device", "cpu", "--no-progress", "--report-costs", "params,flops"]
+"""Options of the tiny training run (PDARTS, digits, C=4, 5 cells, 3 epochs) shared by the train tests."""
+
+
+@pytest.fixture(scope="session")
+def tiny_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run directory of one tiny ``rapdarts train PDARTS`` through the CLI (about 10 s)."""
+    from rapdarts.cli import main
+
+    run = tmp_path_factory.mktemp("tiny-training") / "run"
+    torch.set_num_threads(2)
+    assert main(["train", "PDARTS", *TINY_TRAIN, "--run-dir", str(run)]) == 0
+    return run

@@ -27,4 +27,6 @@ cli.add_command(costs_command)
 cli.add_command(cost_command)
 # issue-4 commands (latency)
 # issue-5 commands (train, evaluate, export, compare)
+from .training_commands import TRAINING_COMMANDS  # noqa: E402
+for _command in TRAINING_COMMANDS: cli.add_command(_command)  # noqa: E701
 # issue-6 commands (sweep)

@@ -1,0 +1,40 @@
+"""``rapdarts compare``: several trained or searched runs side by side, as a table and a scatter plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..compare import format_table, plot_rows, summarize_runs, write_json
+from ..report import select_providers
+from .search_command import _pairs
+
+
+@click.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("--cost", "names", multiple=True, metavar="NAME", help="Only these costs (default: every provider).")
+@click.option("--plot", metavar="PNG", help="Scatter plot: test error vs parameters and vs latency.")
+@click.option("--json", "json_path", metavar="FILE", help="Also write the rows as JSON.")
+@click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME", help="Do not load this plugin.")
+@click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
+              help="Option for a cost provider (repeatable).")
+def compare_command(run_dirs: tuple[str, ...], names: tuple[str, ...], plot: str | None, json_path: str | None,
+                    block_plugins: tuple[str, ...], cost_option_items: tuple[str, ...]) -> None:
+    """Compare training runs (test error, costs, measured latency) and search runs (costs of their genotype).
+
+    Every run is priced by the same cost providers on the network it was (or will be) trained
+    as; searched runs have no test error until they are trained with 'rapdarts train RUN_DIR'.
+    """
+    providers = select_providers(names, block=block_plugins, options=_pairs(cost_option_items))
+    rows = summarize_runs(run_dirs, providers)
+    click.echo(format_table(rows, [p.name for p in providers]))
+    if any(row.error is None for row in rows):
+        click.echo("(-: no test error; train a searched genotype with 'rapdarts train RUN_DIR')")
+    if json_path:
+        click.echo(f"rows written to {write_json(rows, json_path)}")
+    if plot:
+        from ..train_plots import plot_comparison
+
+        points, label = plot_rows(rows)
+        click.echo(f"plot written to {plot_comparison(points, Path(plot), label)}")

@@ -1,0 +1,102 @@
+"""``rapdarts export``: a trained (or untrained) evaluation network as a verified ONNX model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import torch
+
+from ..errors import RapdartsError
+from ..export import DEFAULT_TOLERANCE, export_checked
+from ..genotype import load_genotype
+from ..network import EvalNetwork, count_parameters
+from ..onnx_tools import DEFAULT_OPSET
+from ..rundir import RunDirectory
+from ..trained import DataShape, TrainedWeights, load_trained, run_kind
+
+
+def _shape_of_search_run(source: str) -> DataShape | None:
+    """The dataset shape a search run recorded (``None`` when SOURCE is no search run directory)."""
+    path = Path(source)
+    if not path.is_dir() or not (path / "environment.json").exists():
+        return None
+    dataset = RunDirectory(path).read_json("environment.json").get("dataset") or {}
+    try:
+        return DataShape.from_dict(dataset)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_options(weights: TrainedWeights, classes: int | None, in_channels: int | None, image_size: int | None,
+                   channels: int | None, layers: int | None) -> None:
+    weights.check_compatible(num_classes=classes, what=f"--classes {classes}")
+    weights.check_compatible(in_channels=in_channels, what=f"--in-channels {in_channels}")
+    config = weights.config
+    if (channels and channels != config.init_channels) or (layers and layers != config.layers):
+        raise RapdartsError(f"checkpoint {weights.path} holds a C={config.init_channels}, {config.layers}-cell "
+                            "network; drop --channels/--layers (they only size untrained networks)")
+    if image_size and (image_size, image_size) != weights.shape.image_size:
+        raise RapdartsError(f"checkpoint {weights.path} was trained on {weights.shape.image_size[0]}x"
+                            f"{weights.shape.image_size[1]} images; drop --image-size or match it")
+
+
+@click.command("export")
+@click.argument("source", metavar="RUN_DIR_OR_GENOTYPE")
+@click.option("--onnx", "onnx_path", required=True, metavar="FILE", help="Where to write the ONNX model.")
+@click.option("--checkpoint", metavar="FILE", help="Trained weights for a genotype SOURCE (must match it).")
+@click.option("--classes", type=int, help="Number of classes of an untrained network [default: the run's, else 10].")
+@click.option("--in-channels", type=int, help="Input channels of an untrained network [default: the run's, else 3].")
+@click.option("--image-size", type=int, help="Input height and width [default: the run's, else 32].")
+@click.option("--channels", type=int, help="Width C of an untrained network [default: 36].")
+@click.option("--layers", type=int, help="Cells of an untrained network [default: 20].")
+@click.option("--batch", default=1, show_default=True, help="Batch size of the exported model (static shape).")
+@click.option("--opset", default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
+@click.option("--samples", default=3, show_default=True, help="Random inputs ONNX Runtime is checked on.")
+@click.option("--tolerance", default=DEFAULT_TOLERANCE, show_default=True,
+              help="Largest allowed |ONNX Runtime - torch| as a fraction of max(1, largest |logit|).")
+def export_command(source: str, onnx_path: str, checkpoint: str | None, classes: int | None,
+                   in_channels: int | None, image_size: int | None, channels: int | None, layers: int | None,
+                   batch: int, opset: int, samples: int, tolerance: float) -> None:
+    """Export the evaluation network of RUN_DIR_OR_GENOTYPE to ONNX, without the auxiliary head.
+
+    A 'rapdarts train' run directory exports its trained weights. A search run directory, a
+    genotype file or a preset exports an untrained network (random initial weights: useful for
+    latency measurements, not for predictions) unless --checkpoint supplies trained weights.
+    Right after export, ONNX Runtime must reproduce torch's logits on random inputs.
+    """
+    if batch < 1 or samples < 1:
+        raise RapdartsError("--batch and --samples must be positive")
+    path = Path(source)
+    weights: TrainedWeights | None = None
+    if path.is_dir() and run_kind(path) == "train":
+        weights = load_trained(checkpoint or path)
+        if checkpoint:
+            weights.check_compatible(load_genotype(path), what=f"the genotype of {source}")
+        genotype_text = f"trained weights from {weights.describe()}"
+    elif checkpoint:
+        weights = load_trained(checkpoint)
+        weights.check_compatible(load_genotype(source), what=source)
+        genotype_text = f"trained weights from {weights.describe()}"
+    if weights is not None:
+        _check_options(weights, classes, in_channels, image_size, channels, layers)
+        model: EvalNetwork = weights.network()
+        shape = weights.shape
+        if not weights.finished:
+            genotype_text += " (training unfinished)"
+    else:
+        genotype = load_genotype(source)
+        recorded = _shape_of_search_run(source) or DataShape()
+        size = (image_size, image_size) if image_size else recorded.image_size
+        shape = DataShape(classes or recorded.num_classes, in_channels or recorded.in_channels, size)
+        torch.manual_seed(0)
+        model = EvalNetwork(genotype, channels or 36, shape.num_classes, layers or 20, auxiliary=False,
+                            in_channels=shape.in_channels, image_size=shape.image_size)
+        genotype_text = "UNTRAINED (random initial weights; train it with 'rapdarts train' for real predictions)"
+    exported = export_checked(model, shape, onnx_path, batch=batch, samples=samples, tolerance=tolerance, opset=opset,
+                              what=source)
+    click.echo(f"{exported.path}: evaluation network of {source}, {genotype_text}")
+    click.echo(f"  {shape.describe()}, batch {batch}, opset {opset}; {count_parameters(model).without_auxiliary:,} "
+               "parameters (no auxiliary head)")
+    click.echo(f"  ONNX Runtime matches torch on {samples} random inputs: max abs diff {exported.max_abs_diff:.3g} "
+               f"(tolerance {tolerance:g} x max(1, |logit|))")

@@ -1,0 +1,117 @@
+"""``rapdarts train``: train a genotype's evaluation network, or resume an interrupted training run."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import load_config_file
+from ..environment import resolve_device
+from ..errors import RapdartsError
+from ..genotype import load_genotype
+from ..progress import logs_above_bars
+from ..report import format_report
+from ..rundir import RunDirectory
+from ..train import Trainer, load_resumable_training
+from ..train_config import TRAIN_PROFILE_HELP, TRAIN_PROFILES, TrainConfig, train_profile_config
+from .options import config_options, given
+from .search_command import _pairs
+
+log = logging.getLogger("rapdarts")
+
+PROFILE_CHOICES = ("auto", *TRAIN_PROFILES)
+PROFILE_NOTES = {"paper": "published settings", "cpu": "scaled down for CPUs; --profile paper for the published "
+                 "settings", "tiny": "for tests only"}
+
+
+def resolve_train_config(profile: str, config_file: str | None, options: dict[str, Any],
+                         cost_options: dict[str, str] | None = None, block_plugins: tuple[str, ...] = ()
+                         ) -> TrainConfig:
+    """Profile defaults, then the config file, then command-line options."""
+    from_file = load_config_file(config_file) if config_file else {}
+    if profile == "auto" and from_file.get("profile") in TRAIN_PROFILES:
+        profile = from_file["profile"]
+    if profile == "auto":
+        device = options.get("device") or from_file.get("device") or "auto"
+        profile = "paper" if resolve_device(str(device)).type == "cuda" else "cpu"
+    config = train_profile_config(profile)
+    config = config.updated({k: v for k, v in from_file.items() if k != "profile"}, f"config file {config_file}")
+    config = config.updated(options, "command line")
+    if cost_options:
+        config = config.updated({"cost_options": {**config.cost_options, **cost_options}}, "--cost-option")
+    if block_plugins:
+        config = config.updated({"block_plugins": (*config.block_plugins, *block_plugins)}, "--block-plugin")
+    return config.validate()
+
+
+def _new_run_dir(run_dir: str | None, runs_root: str) -> RunDirectory:
+    if run_dir is None:
+        return RunDirectory.create(runs_root, prefix="train")
+    path = Path(run_dir)
+    if path.exists() and any(path.iterdir()):
+        raise RapdartsError(f"run directory {path} already has files; choose a new one, or continue it with "
+                            f"--resume {path}")
+    path.mkdir(parents=True, exist_ok=True)
+    return RunDirectory(path)
+
+
+@click.command("train")
+@click.argument("source", required=False, metavar="GENOTYPE")
+@click.option("--profile", type=click.Choice(PROFILE_CHOICES), default="auto", show_default=True,
+              help="Named settings: " + "; ".join(f"{k}: {v}" for k, v in TRAIN_PROFILE_HELP.items())
+              + "; auto: paper on CUDA, cpu otherwise.")
+@click.option("--config", "config_file", metavar="FILE", help="JSON or TOML settings (a run's config.json reruns it).")
+@click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
+              help="Option for a cost provider of the report, e.g. latency.table=table.json (repeatable).")
+@click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME",
+              help="Do not load this plugin (entry-point name; repeatable).")
+@click.option("--runs-dir", default="runs", show_default=True, help="Where new run directories are created.")
+@click.option("--run-dir", metavar="DIR", help="Exact (new or empty) directory for this run.")
+@click.option("--resume", "resume_dir", metavar="RUN_DIR", help="Continue the interrupted training in RUN_DIR.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@config_options(TrainConfig, skip=("profile", "cost_options", "block_plugins"))
+def train_command(source: str | None, profile: str, config_file: str | None, cost_option_items: tuple[str, ...],
+                  block_plugins: tuple[str, ...], runs_dir: str, run_dir: str | None, resume_dir: str | None,
+                  progress: bool, **settings: Any) -> None:
+    """Train the evaluation network of GENOTYPE from scratch and report its test error, size and latency.
+
+    GENOTYPE is a preset (DARTS_V1, DARTS_V2, PDARTS), a genotype JSON file, or a run directory
+    (the genotype a search found). Defaults are the published DARTS/P-DARTS CIFAR-10 evaluation
+    settings; --profile cpu and tiny scale the sizes down. Settings come from --profile, then
+    --config, then the options below.
+    """
+    options = given(settings)
+    if resume_dir is not None:
+        if source or options or config_file or run_dir or cost_option_items or block_plugins:
+            raise RapdartsError("--resume continues with the run's saved settings; drop GENOTYPE and the other "
+                                "options")
+        trainer = load_resumable_training(resume_dir, show_progress=progress)
+        log.info("resuming %s after epoch %d/%d", trainer.run_dir.path, trainer.epoch, trainer.config.epochs)
+    else:
+        if source is None:
+            raise RapdartsError("name the genotype to train: a preset (e.g. PDARTS), a genotype file or a search run "
+                                "directory; or --resume RUN_DIR")
+        genotype = load_genotype(source)
+        config = resolve_train_config(profile, config_file, options, _pairs(cost_option_items), block_plugins)
+        trainer = Trainer(config, genotype, None, source, show_progress=progress)  # fails before any file exists
+        trainer.run_dir = _new_run_dir(run_dir, runs_dir)
+        log.info("training %s: profile %s (%s); dataset %s (%d training, %d test images); device %s", source,
+                 config.profile, PROFILE_NOTES.get(config.profile, ""), config.dataset, len(trainer.train_data),
+                 len(trainer.test_data), trainer.device)
+        log.info("run directory %s", trainer.run_dir.path)
+    assert trainer.run_dir is not None
+    trainer.run_dir.path.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(trainer.run_dir.file("train.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        with logs_above_bars():
+            result = trainer.run()
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    click.echo(format_report(result.report))
+    click.echo(f"Run directory: {result.run_dir}")
