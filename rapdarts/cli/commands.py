@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .cost_commands import cost_command, costs_command
 from .genotype_command import genotype_command, ops_command
+from .latency_commands import export_ops_command, profile_command, surrogate_group, validate_latency
 from .search_command import search_command
 
 
@@ -25,7 +26,10 @@ cli.add_command(genotype_command)
 cli.add_command(ops_command)
 cli.add_command(costs_command)
 cli.add_command(cost_command)
-# issue-4 commands (latency)
+cli.add_command(profile_command)
+cli.add_command(export_ops_command)
+cli.add_command(surrogate_group)
+cli.add_command(validate_latency)
 # issue-5 commands (train, evaluate, export, compare)
 from .training_commands import TRAINING_COMMANDS  # noqa: E402
 for _command in TRAINING_COMMANDS: cli.add_command(_command)  # noqa: E701
