@@ -85,6 +85,16 @@ class SearchConfig:
     cost_options: dict[str, str] = _field(None, "options for cost providers, KEY=VALUE (e.g. latency.table=FILE)",
                                           default_factory=dict)
     block_plugins: tuple[str, ...] = _field((), "plugins not to load, by entry-point name")
+    # --- budgets: lambda adapted during the search so the derived architecture meets C_m <= B_m
+    budgets: dict[str, str] = _field(None, "resource budgets the derived architecture must meet, NAME=VALUE[unit] "
+                                     "(repeatable, e.g. params=3M, latency=4ms); each adapts its own lambda",
+                                     "rapdarts (dual ascent as in LightNAS)", default_factory=dict)
+    budget_step: float = _field(0.05, "dual-ascent step: after every alpha step mu = lambda * budget changes by "
+                                "budget_step * (C / budget - 1), never below 0", "rapdarts")
+    budget_init: float = _field(0.0, "initial mu = lambda * budget of every budget (0: start unconstrained)",
+                                "rapdarts")
+    budget_temperature: float = _field(0.1, "temperature of the derivation-aware expected cost a budget uses "
+                                       "(towards 0 it equals the derived cost; larger is smoother)", "rapdarts")
     # --- execution
     seed: int = _field(0, "random seed; a search is reproducible from config and seed")
     device: str = _field("auto", "cpu, cuda, cuda:N or auto (cuda when available)")
@@ -162,6 +172,8 @@ class SearchConfig:
             raise RapdartsError(f"cost_target {self.cost_target!r}: choose eval or search")
         if self.target_channels < 2 or self.target_cells < 1 or self.cost_batch < 1:
             raise RapdartsError("target_channels, target_cells and cost_batch must be positive")
+        if not self.budget_step > 0 or not self.budget_init >= 0 or not self.budget_temperature > 0:
+            raise RapdartsError("budget_step and budget_temperature must be positive and budget_init >= 0")
         for name, weight in self.costs.items():
             if not weight >= 0.0 or weight == float("inf"):
                 raise RapdartsError(f"cost {name!r}: lambda {weight} must be a finite number >= 0")

@@ -43,7 +43,18 @@ CHECKPOINT_FORMAT = 1
 
 
 class SearchExtension(Protocol):
-    """Adds loss terms and per-epoch metrics to a search (resource costs use this)."""
+    """Adds loss terms and per-epoch metrics to a search (resource costs use this).
+
+    Optional methods, called when an extension defines them (budgets use them):
+
+    * ``prepare(dataset_info: dict) -> None``: after the data is loaded, before anything is
+      written; raise :class:`RapdartsError` to reject the search.
+    * ``after_alpha_step(model, parts: dict[str, Tensor]) -> None``: after every alpha step, with
+      the objective's parts that step saw (detached).
+    * ``state_dict() -> dict`` / ``load_state_dict(state) -> None``: state saved in every checkpoint
+      and restored (before the stage's loss terms are built) on resume.
+    * ``finish(run_dir: Path, metrics: list[dict]) -> None``: after the final genotype is written.
+    """
 
     def loss_terms(self, model: SearchNetwork, stage: int) -> Sequence[LossTerm]:
         """Terms for the stage that starts with ``model``."""
@@ -56,6 +67,10 @@ class SearchExtension(Protocol):
 
 def default_extensions(config: SearchConfig) -> list[SearchExtension]:
     """What ``config`` asks for: the resource-cost extension when it names costs."""
+    if config.budgets:
+        from .budget import BudgetExtension
+
+        return [BudgetExtension(config)]
     if not config.costs:
         return []
     from .costs.extension import CostExtension
@@ -105,6 +120,10 @@ class ProgressiveSearch:
         self.alpha_history: list[dict[str, Any]] = []
         self.stage_records: list[dict[str, Any]] = []
         self.model: SearchNetwork | None = None
+        self._hooks = {name: [getattr(e, name) for e in self.extensions if hasattr(e, name)]
+                       for name in ("prepare", "after_alpha_step", "finish")}
+        for prepare in self._hooks["prepare"]:
+            prepare(self.dataset_info)
 
     # ----------------------------------------------------------------- set-up
     def _load_data(self) -> tuple[ImageData, ImageData]:
@@ -191,8 +210,11 @@ class ProgressiveSearch:
         seen = steps = 0
         for step, (x, y) in enumerate(weight_batches.iterate(generator)):
             if arch_iter is not None:
-                for name, value in self.steps.alpha_step(*next(arch_iter)).items():
+                parts = self.steps.alpha_step(*next(arch_iter))
+                for name, value in parts.items():
                     sums[name] = sums.get(name, 0) + value
+                for hook in self._hooks["after_alpha_step"]:
+                    hook(self.model, parts)
             loss, hits = self.steps.weight_step(x, y)
             train_loss += loss * len(y)
             correct += hits
@@ -274,6 +296,7 @@ class ProgressiveSearch:
             "optimizer": self.steps.optimizer.state_dict() if in_stage else None,
             "arch_optimizer": self.steps.arch_optimizer.state_dict() if in_stage else None,
             "history": {"metrics": self.metrics, "alphas": self.alpha_history, "stages": self.stage_records},
+            "extensions": [e.state_dict() if hasattr(e, "state_dict") else None for e in self.extensions],
         }
 
     def _save(self) -> None:
@@ -291,6 +314,9 @@ class ProgressiveSearch:
         self.candidates = {cell: tuple(tuple(n) for n in state["candidates"][cell]) for cell in CELL_TYPES}
         history = state["history"]
         self.metrics, self.alpha_history, self.stage_records = history["metrics"], history["alphas"], history["stages"]
+        for extension, saved in zip(self.extensions, state.get("extensions", ())):
+            if saved is not None and hasattr(extension, "load_state_dict"):
+                extension.load_state_dict(saved)
         if state["model"] is not None:
             self._build_stage(state["model"])
             self.steps.optimizer.load_state_dict(state["optimizer"])
@@ -328,6 +354,8 @@ class ProgressiveSearch:
         genotype = Genotype.from_dict(final, "derived genotype")
         self.run_dir.write_json("genotype.json", genotype.to_dict())
         self._plot(genotype)
+        for finish in self._hooks["finish"]:
+            finish(self.run_dir.path, self.metrics)
         return SearchResult(genotype, self.run_dir.path, self.metrics)
 
     def _plot(self, genotype: Genotype) -> None:

@@ -34,3 +34,4 @@ cli.add_command(validate_latency)
 from .training_commands import TRAINING_COMMANDS  # noqa: E402
 for _command in TRAINING_COMMANDS: cli.add_command(_command)  # noqa: E701
 # issue-6 commands (sweep)
+from .sweep_command import sweep_command; cli.add_command(sweep_command)  # noqa: E402, E702

@@ -22,8 +22,9 @@ PROFILE_CHOICES = ("auto", *PROFILES)
 
 
 def resolve_config(profile: str, config_file: str | None, options: dict[str, Any], costs: dict[str, float],
-                   cost_options: dict[str, str] | None = None, block_plugins: tuple[str, ...] = ()) -> SearchConfig:
-    """Profile defaults, then the config file, then command-line options, then ``--cost``."""
+                   cost_options: dict[str, str] | None = None, block_plugins: tuple[str, ...] = (),
+                   budgets: dict[str, str] | None = None) -> SearchConfig:
+    """Profile defaults, then the config file, then command-line options, then ``--cost`` and ``--budget``."""
     from_file = load_config_file(config_file) if config_file else {}
     if profile == "auto" and from_file.get("profile") in PROFILES:
         profile = from_file["profile"]
@@ -39,6 +40,8 @@ def resolve_config(profile: str, config_file: str | None, options: dict[str, Any
         config = config.updated({"cost_options": {**config.cost_options, **cost_options}}, "--cost-option")
     if block_plugins:
         config = config.updated({"block_plugins": (*config.block_plugins, *block_plugins)}, "--block-plugin")
+    if budgets:
+        config = config.updated({"budgets": {**config.budgets, **budgets}}, "--budget")
     return config.validate()
 
 
@@ -53,11 +56,15 @@ def _prepare_run_dir(run_dir: str | None, runs_root: str) -> RunDirectory:
     if run_dir is None:
         return RunDirectory.create(runs_root)
     path = Path(run_dir)
+    _refuse_used(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return RunDirectory(path)
+
+
+def _refuse_used(path: Path) -> None:
     if path.exists() and any(path.iterdir()):
         raise RapdartsError(f"run directory {path} already has files; choose a new one, or continue it with "
                             f"--resume {path}")
-    path.mkdir(parents=True, exist_ok=True)
-    return RunDirectory(path)
 
 
 def _report(result: SearchResult) -> None:
@@ -77,6 +84,9 @@ def _report(result: SearchResult) -> None:
 @click.option("--config", "config_file", metavar="FILE", help="JSON or TOML settings (a run's config.json reruns it).")
 @click.option("--cost", "cost_items", multiple=True, metavar="NAME=LAMBDA",
               help="Add lambda * expected cost NAME to the loss (repeatable; see 'rapdarts costs').")
+@click.option("--budget", "budget_items", multiple=True, metavar="NAME=VALUE",
+              help="Resource budget the derived architecture must meet, e.g. params=3M or latency=4ms; the search "
+              "adapts the cost's lambda itself (repeatable).")
 @click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
               help="Option for a cost provider, e.g. latency.table=table.json (repeatable).")
 @click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME",
@@ -85,8 +95,8 @@ def _report(result: SearchResult) -> None:
 @click.option("--run-dir", metavar="DIR", help="Exact (new or empty) directory for this run.")
 @click.option("--resume", "resume_dir", metavar="RUN_DIR", help="Continue the interrupted search in RUN_DIR.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
-@config_options(SearchConfig, skip=("costs", "profile", "cost_options", "block_plugins"))
-def search_command(profile: str, config_file: str | None, cost_items: tuple[str, ...],
+@config_options(SearchConfig, skip=("costs", "profile", "cost_options", "block_plugins", "budgets"))
+def search_command(profile: str, config_file: str | None, cost_items: tuple[str, ...], budget_items: tuple[str, ...],
                    cost_option_items: tuple[str, ...], block_plugins: tuple[str, ...], runs_dir: str,
                    run_dir: str | None, resume_dir: str | None, progress: bool, **settings: Any) -> None:
     """Search a cell architecture with P-DARTS, optionally under resource costs.
@@ -96,17 +106,21 @@ def search_command(profile: str, config_file: str | None, cost_items: tuple[str,
     """
     options = given(settings)
     if resume_dir is not None:
-        if options or config_file or cost_items or run_dir or cost_option_items or block_plugins:
+        if options or config_file or cost_items or run_dir or cost_option_items or block_plugins or budget_items:
             raise RapdartsError("--resume continues with the run's saved settings; drop the other options")
         runner = load_resumable(resume_dir, show_progress=progress)
         directory = runner.run_dir
         log.info("resuming %s at stage %d epoch %d", directory.path, runner.stage + 1, runner.epoch + 1)
     else:
+        budgets = _pairs(budget_items, "--budget", "NAME=VALUE, e.g. params=3M")
         config = resolve_config(profile, config_file, options, parse_assignments(cost_items, "--cost"),
-                                _pairs(cost_option_items), block_plugins)
+                                _pairs(cost_option_items), block_plugins, budgets)
         extensions = default_extensions(config)  # unknown costs fail here, before a run directory exists
-        directory = _prepare_run_dir(run_dir, runs_dir)
-        runner = ProgressiveSearch(config, directory, extensions, show_progress=progress)
+        if run_dir is not None:
+            _refuse_used(Path(run_dir))
+        # Loading the data and checking budgets against the search space write nothing yet.
+        runner = ProgressiveSearch(config, RunDirectory(run_dir or runs_dir), extensions, show_progress=progress)
+        directory = runner.run_dir = _prepare_run_dir(run_dir, runs_dir)
         note = {"paper": "published settings", "cpu": "scaled down for CPUs; --profile paper for the published "
                 "settings", "tiny": "for tests only"}.get(config.profile, "")
         log.info("profile %s (%s); dataset %s; device %s", config.profile, note, config.dataset, runner.device)
@@ -121,11 +135,12 @@ def search_command(profile: str, config_file: str | None, cost_items: tuple[str,
         handler.close()
 
 
-def _pairs(items: tuple[str, ...]) -> dict[str, str]:
+def _pairs(items: tuple[str, ...], option: str = "--cost-option",
+           form: str = "KEY=VALUE, e.g. latency.table=table.json") -> dict[str, str]:
     pairs = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise RapdartsError(f"--cost-option {item!r} must look like KEY=VALUE, e.g. latency.table=table.json")
+            raise RapdartsError(f"{option} {item!r} must look like {form}")
         pairs[key] = value
     return pairs

@@ -54,6 +54,10 @@ class CostExtension:
         return TargetNetwork(c.target_channels, c.target_cells, classes, in_channels, image_size, c.cost_batch)
 
     def loss_terms(self, model: nn.Module, stage: int) -> list[ExpectedCost]:
+        return [ExpectedCost(table, self.config.costs[table.provider.name]) for table in self.build_tables(model, stage)]
+
+    def build_tables(self, model: nn.Module, stage: int) -> list[CostTable]:
+        """Each provider's cost table for the stage that starts with ``model`` (kept in ``self.tables``)."""
         started = time.perf_counter()
         computed_before, cached_before = self.evaluator.computed, self.evaluator.cached
         target = self.target(model, stage)
@@ -65,7 +69,7 @@ class CostExtension:
         log.info("cost tables (%s) for stage %d built in %.1fs: %d op costs computed, %d from cache",
                  ", ".join(p.name for p in self.providers), stage + 1, self.table_seconds[-1],
                  self.evaluator.computed - computed_before, self.evaluator.cached - cached_before)
-        return [ExpectedCost(table, self.config.costs[table.provider.name]) for table in self.tables]
+        return self.tables
 
     def epoch_metrics(self, model: nn.Module, genotype: Genotype) -> dict[str, Any]:
         alphas = {cell: alpha.detach() for cell, alpha in model.alphas().items()}

@@ -1,0 +1,77 @@
+"""Plots of budgets: lambda and cost trajectories of one search, cost vs lambda over a sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .plots import _pyplot, _save
+
+
+def _stage_lines(axis: Any, metrics: Sequence[Mapping[str, Any]]) -> None:
+    for index in range(1, len(metrics)):
+        if metrics[index]["stage"] != metrics[index - 1]["stage"]:
+            axis.axvline(index, color="grey", linestyle=":", linewidth=0.8)
+
+
+def plot_budgets(metrics: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Per budget: cost (per alpha step, predicted; per epoch, derived) against the budget, and lambda.
+
+    The x axis counts epochs over all stages; the alpha steps of epoch ``e`` lie in ``(e-1, e]``.
+    """
+    plt = _pyplot()
+    names = list(metrics[-1]["budgets"])
+    figure, axes = plt.subplots(2, len(names), figsize=(6 * len(names), 7), squeeze=False, sharex=True)
+    epochs = np.arange(1, len(metrics) + 1)
+    for column, name in enumerate(names):
+        cost_axis, lambda_axis = axes[0][column], axes[1][column]
+        step_x, step_cost, step_lambda = [], [], []
+        for epoch, row in enumerate(metrics):
+            entry = row.get("budgets", {}).get(name)
+            if not entry or not entry["step_cost"]:
+                continue
+            count = len(entry["step_cost"])
+            step_x.extend(epoch + (np.arange(count) + 1) / count)
+            step_cost.extend(entry["step_cost"])
+            step_lambda.extend(entry["step_lambda"])
+        budget = metrics[-1]["budgets"][name]["budget"]
+        unit = metrics[-1].get("cost_units", {}).get(name, "")
+        cost_axis.plot(step_x, step_cost, linewidth=1, label="predicted (derivation-aware), per alpha step")
+        cost_axis.plot(epochs, [row["genotype_cost"].get(name, np.nan) for row in metrics], marker="o",
+                       linestyle="none", label="derived genotype, per epoch")
+        cost_axis.plot(epochs, [row["expected_cost"].get(name, np.nan) for row in metrics], marker=".",
+                       linewidth=0.8, label="14-edge expectation (paper)")
+        cost_axis.axhline(budget, color="red", linestyle="--", label="budget")
+        cost_axis.set(ylabel=unit, title=f"{name}: cost")
+        cost_axis.legend(fontsize=7)
+        lambda_axis.plot(step_x, step_lambda, linewidth=1)
+        lambda_axis.set(xlabel="epoch (all stages)", ylabel="lambda", title=f"{name}: lambda (dual ascent)")
+        for axis in (cost_axis, lambda_axis):
+            _stage_lines(axis, metrics)
+    figure.suptitle("Budget-targeted search (dotted: stage boundaries)")
+    return _save(figure, path)
+
+
+def plot_cost_vs_lambda(results: Sequence[Mapping[str, Any]], cost: str, budgets: Mapping[str, float],
+                        units: Mapping[str, str], path: Path) -> Path:
+    """One panel per cost: each finished search's derived cost against its lambda (log x), the budgets
+    as lines; points green where the search meets every budget, red where it misses one."""
+    plt = _pyplot()
+    names = list(units)
+    figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False)
+    lambdas = np.array([row["lambda"] for row in results], dtype=float)
+    meets = np.array([bool(row["meets_all"]) for row in results])
+    for axis, name in zip(axes[0], names):
+        values = np.array([row["costs"][name] for row in results], dtype=float)
+        axis.scatter(lambdas[meets], values[meets], color="tab:green", label="meets every budget", zorder=3)
+        axis.scatter(lambdas[~meets], values[~meets], color="tab:red", marker="x", label="misses a budget", zorder=3)
+        if name in budgets:
+            axis.axhline(budgets[name], color="black", linestyle="--", label=f"budget {budgets[name]:,.4g}")
+        axis.set_xscale("log")
+        axis.set(xlabel=f"lambda of {cost}", ylabel=units[name], title=name)
+        axis.legend(fontsize=7)
+    figure.suptitle(f"Derived cost vs lambda ({len(results)} searches)")
+    return _save(figure, path)

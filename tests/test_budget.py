@@ -1,0 +1,103 @@
+"""Budget-targeted search: budget parsing, dual ascent, one search meeting a budget, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rapdarts.budget import dual_step, parse_budget_value
+from rapdarts.cli import main
+from rapdarts.config import profile_config
+from rapdarts.search import resume, search
+
+# Seconds-long: one cell per stage, 250 class-balanced images, 125 each for weights and alphas (3 steps of 32).
+SMALL = {"device": "cpu", "threads": 1, "epochs": 2, "warmup_epochs": 1, "train_subset": 256, "cells": (1, 1, 1)}
+BUDGET = 1.5e6  # parameters; the cheapest derivable network (digits, C=36, 20 cells) has 1,368,190
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def budget_search(tmp_path_factory):
+    config = profile_config("tiny").updated({**SMALL, "budgets": {"params": "1.5M"}})
+    return search(config, run_dir=tmp_path_factory.mktemp("budget"), show_progress=False)
+
+
+@pytest.mark.parametrize("text, unit, value", [
+    ("3M", "parameters", 3e6), ("3e6", "parameters", 3e6), ("3000000", "parameters", 3e6),
+    ("3M parameters", "parameters", 3e6), ("2.5Mparams", "parameters", 2.5e6), ("1.5G", "flops (multiply-adds)", 1.5e9),
+    ("400M flops", "flops (multiply-adds)", 4e8), ("4ms", "ms", 4.0), ("4", "ms", 4.0), ("0.004s", "ms", 4.0),
+    ("4000us", "ms", 4.0),
+])
+def test_budget_values_with_units(text, unit, value):
+    name = "params" if unit == "parameters" else "flops" if unit.startswith("flops") else "latency"
+    assert parse_budget_value(name, text, unit) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("4ms", "params is measured in parameters, not 'ms'"), ("3M flops", "not 'flops'"), ("lots", "expected a number"),
+    ("0", "must be a positive"), ("-3M", "expected a number"),
+])
+def test_bad_budget_values(text, message):
+    with pytest.raises(Exception, match=message):
+        parse_budget_value("params", text, "parameters")
+
+
+def test_dual_ascent_step_by_hand():
+    assert dual_step(0.1, cost=1.2e6, budget=1e6, step=0.5) == pytest.approx(0.1 + 0.5 * 0.2)
+    assert dual_step(0.1, cost=0.5e6, budget=1e6, step=0.5) == 0.0  # projected: never below zero
+    assert dual_step(0.0, cost=1e6, budget=1e6, step=0.5) == 0.0  # on budget: unchanged
+
+
+def test_one_search_meets_a_budget_that_the_start_misses(budget_search):
+    rows = budget_search.metrics
+    first, last = rows[0], rows[-1]
+    assert first["genotype_cost"]["params"] > BUDGET  # the architecture before any alpha step misses it
+    assert last["genotype_cost"]["params"] <= BUDGET and last["budgets"]["params"]["meets"]
+    assert first["budgets"]["params"]["lambda"] == 0.0 < max(row["budgets"]["params"]["lambda"] for row in rows)
+    assert all(len(row["budgets"]["params"]["step_lambda"]) == 3 for row in rows if row["arch_trained"])
+    summary = json.loads((budget_search.run_dir / "budgets.json").read_text())
+    assert summary["budgets"]["params"]["meets"] is True
+    final = summary["stage_ends"][-1]["costs"]["params"]
+    assert abs(final["predicted_error"]) < abs(final["expected_error"])  # closer than the 14-edge expectation
+    assert (budget_search.run_dir / "plots" / "budgets.png").stat().st_size > 0
+
+
+def test_budget_search_resumes_bit_identically(budget_search, tmp_path):
+    class Crash(Exception):
+        pass
+
+    def crash(stage: int, epoch: int, step: int) -> None:
+        if (stage, epoch, step) == (1, 1, 2):
+            raise Crash
+
+    config = profile_config("tiny").updated({**SMALL, "budgets": {"params": "1.5M"}})
+    with pytest.raises(Crash):
+        search(config, run_dir=tmp_path, show_progress=False, on_step=crash)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["extensions"][0]["multipliers"]["params"]
+    assert saved == _lines(tmp_path / "metrics.jsonl")[-1]["budgets"]["params"]["multiplier"] > 0
+    resumed = resume(tmp_path, show_progress=False)
+    assert resumed.genotype == budget_search.genotype
+    assert _lines(tmp_path / "alphas.jsonl") == _lines(budget_search.run_dir / "alphas.jsonl")
+    assert _lines(tmp_path / "metrics.jsonl")[-1]["budgets"] == budget_search.metrics[-1]["budgets"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "params=1M"], "below the cheapest architecture this search space allows (1,368,190 parameters"),
+    (["--budget", "paramz=3M"], "unknown cost 'paramz'; available costs:"),
+    (["--budget", "params=4ms"], "params is measured in parameters, not 'ms'"),
+    (["--budget", "params"], "--budget 'params' must look like NAME=VALUE"),
+    (["--budget", "params=3M", "--cost", "params=1e-7"], "has both a fixed lambda"),
+    (["--budget", "params=3M", "--cost-target", "search"], "--cost-target search cannot be combined with --budget"),
+    (["--budget", "params=3M", "--budget-step", "0"], "budget_step and budget_temperature must be positive"),
+])
+def test_bad_budgets_fail_before_the_search_starts(args, message, capsys, tmp_path):
+    status = main(["search", "--profile", "tiny", "--device", "cpu", "--run-dir", str(tmp_path / "run"), *args])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()  # nothing on disk
