@@ -21,7 +21,7 @@ from typing import Any
 from .config import DATASETS, _coerce, _field, _jsonable
 from .errors import RapdartsError
 
-DARTS = "DARTS (Liu et al. 2019) / P-DARTS (Chen et al. 2019) CIFAR-10 evaluation"
+DARTS = "DARTS/P-DARTS CIFAR-10 evaluation"
 PDARTS = "P-DARTS train_cifar.py (DARTS train.py: 96)"
 
 

@@ -76,6 +76,7 @@ def test_impossible_settings_are_one_line_errors(changes, message):
 
 
 def test_the_step_minimises_cross_entropy_plus_weighted_auxiliary_loss():
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     model = EvalNetwork(preset("DARTS_V2"), C=4, num_classes=10, layers=5, in_channels=1, image_size=(8, 8))
     x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
@@ -137,7 +138,7 @@ class Crash(Exception):
 
 
 def test_resume_after_a_crash_is_bit_identical(tiny_training, tmp_path, capsys):
-    config = train_profile_config("tiny").updated({"device": "cpu", "report_costs": ("params", "flops")})
+    config = train_profile_config("tiny").updated({"device": "cpu", "threads": 1, "report_costs": ("params", "flops")})
     assert json.loads((tiny_training / "config.json").read_text()) == config.to_dict()
 
     def crash(epoch: int, step: int) -> None:
@@ -192,7 +193,7 @@ def test_invalid_genotypes_are_one_line_errors(command, change, message, tmp_pat
 
 
 def _tiny() -> list[str]:
-    return ["--profile", "tiny", "--device", "cpu", "--no-progress"]
+    return ["--profile", "tiny", "--device", "cpu", "--threads", "1", "--no-progress"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -212,3 +213,13 @@ def test_bad_train_input_is_one_line(args, message, capsys, tmp_path):
 def test_resuming_a_search_run_as_training_is_refused(tiny_search, capsys):
     status, err = _error_of(["train", "--resume", str(tiny_search.run_dir)], capsys)
     assert status == 2 and "is a search checkpoint, not a trained network" in err
+
+
+def test_a_search_run_trains_on_the_dataset_it_was_searched_on(tmp_path, capsys):
+    from rapdarts.config import profile_config
+
+    search_config = profile_config("tiny").updated({"dataset": "imagefolder", "data_dir": str(tmp_path / "images")})
+    (tmp_path / "config.json").write_text(json.dumps(search_config.to_dict()))
+    (tmp_path / "genotype.json").write_text(preset("DARTS_V2").to_json())
+    status, err = _error_of(["train", str(tmp_path), *_tiny(), "--run-dir", str(tmp_path / "run")], capsys)
+    assert status == 2 and f"data directory {tmp_path / 'images'} does not exist" in err

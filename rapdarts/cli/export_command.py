@@ -69,7 +69,7 @@ def export_command(source: str, onnx_path: str, checkpoint: str | None, classes:
         raise RapdartsError("--batch and --samples must be positive")
     path = Path(source)
     weights: TrainedWeights | None = None
-    if path.is_dir() and run_kind(path) == "train":
+    if path.is_dir() and (path / "config.json").exists() and run_kind(path) == "train":
         weights = load_trained(checkpoint or path)
         if checkpoint:
             weights.check_compatible(load_genotype(path), what=f"the genotype of {source}")

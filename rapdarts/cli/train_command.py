@@ -16,6 +16,7 @@ from ..progress import logs_above_bars
 from ..report import format_report
 from ..rundir import RunDirectory
 from ..train import Trainer, load_resumable_training
+from ..trained import run_kind
 from ..train_config import TRAIN_PROFILE_HELP, TRAIN_PROFILES, TrainConfig, train_profile_config
 from .options import config_options, given
 from .search_command import _pairs
@@ -45,6 +46,19 @@ def resolve_train_config(profile: str, config_file: str | None, options: dict[st
     if block_plugins:
         config = config.updated({"block_plugins": (*config.block_plugins, *block_plugins)}, "--block-plugin")
     return config.validate()
+
+
+def _dataset_of_run(source: str) -> dict[str, Any]:
+    """The dataset settings of the search (or training) run SOURCE names, so its genotype trains on its data."""
+    path = Path(source)
+    if not path.is_dir() or not (path / "config.json").exists():
+        return {}
+    run_kind(path)  # a one-line error for a directory that is no rapdarts run
+    settings = load_config_file(path / "config.json")
+    chosen = {key: settings[key] for key in ("dataset", "data_dir", "image_size") if settings.get(key) is not None}
+    if chosen:
+        log.info("dataset %s from %s (--dataset overrides)", chosen.get("dataset"), path / "config.json")
+    return chosen
 
 
 def _new_run_dir(run_dir: str | None, runs_root: str) -> RunDirectory:
@@ -95,6 +109,8 @@ def train_command(source: str | None, profile: str, config_file: str | None, cos
             raise RapdartsError("name the genotype to train: a preset (e.g. PDARTS), a genotype file or a search run "
                                 "directory; or --resume RUN_DIR")
         genotype = load_genotype(source)
+        if not config_file and "dataset" not in options:
+            options = {**_dataset_of_run(source), **options}
         config = resolve_train_config(profile, config_file, options, _pairs(cost_option_items), block_plugins)
         trainer = Trainer(config, genotype, None, source, show_progress=progress)  # fails before any file exists
         trainer.run_dir = _new_run_dir(run_dir, runs_dir)
