@@ -66,8 +66,11 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, latency_label: s
                           xytext=(5, 4), fontsize=7, color="0.35")
         missing = [r["name"] for r in rows if not _finite(r.get(key))]
         if missing:
-            axis.text(0.01, 0.99, "no value: " + ", ".join(missing), transform=axis.transAxes, va="top", fontsize=7,
-                      color="0.4")
+            label += "\n(no value: " + ", ".join(missing) + ")"
+        if untrained:
+            axis.axhline(floor + 0.05 * max(high - low, 1.0), color="0.7", linestyle=":", linewidth=0.8)
+        axis.margins(x=0.25)
+        axis.set_xlim(left=0)
         axis.set(xlabel=label, ylabel="test top-1 error (%)", title=f"error vs {key}")
         axis.grid(alpha=0.3)
     return _save(figure, path)
