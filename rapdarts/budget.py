@@ -34,9 +34,9 @@ from .costs.evaluate import CostEvaluator
 from .costs.extension import CostExtension, providers_for
 from .costs.plugins import Providers
 from .costs.provider import CostProvider
-from .costs.table import CostTable, ExpectedCost, expected_cost
+from .costs.table import CostTable, ExpectedCost, genotype_costs
 from .costs.target import TargetNetwork
-from .budget_cost import derived_cost, derived_expected_cost, extreme_cost
+from .budget_cost import derived_expected_cost, extreme_cost
 from .errors import RapdartsError
 from .genotype import CELL_TYPES, Genotype
 
@@ -186,6 +186,7 @@ class BudgetExtension(CostExtension):
         self.terms: dict[str, BudgetTerm] = {}
         self.ranges: dict[str, tuple[float, float]] = {}
         self._steps: dict[str, list[tuple[float, float]]] = {name: [] for name in self.budgets}
+        self.repair: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- engine hooks
     def prepare(self, dataset: Mapping[str, Any]) -> None:
@@ -249,18 +250,38 @@ class BudgetExtension(CostExtension):
         row["budgets"] = budgets
         return row
 
+    def final_genotype(self, model: nn.Module, candidates: Mapping[str, Any], genotype: Genotype) -> Genotype:
+        """The last stage's genotype, repaired (:mod:`rapdarts.budget_repair`) if it ends over a budget."""
+        from .budget_repair import repair_genotype
+
+        tables = {t.provider.name: t for t in self.tables if t.provider.name in self.budgets}
+        limits = {name: budget.value for name, budget in self.budgets.items()}
+        before = genotype_costs(genotype, self.providers, self._target, self.evaluator)
+        if all(before[name] <= limit for name, limit in limits.items()) or not self.config.budget_repair:
+            return genotype
+        repaired, moves = repair_genotype(genotype, candidates, model.probabilities(), tables, limits,
+                                          self.config.max_skip_connects)
+        after = genotype_costs(repaired, self.providers, self._target, self.evaluator)
+        self.repair = {"before": before, "after": after, "moves": moves, "genotype_before": genotype.to_dict()}
+        log.warning("the search ended over budget (%s); repaired by %d op change(s): %s", ", ".join(
+            f"{name} {number(before[name])} > {number(limit)}" for name, limit in limits.items()
+            if before[name] > limit), len(moves), ", ".join(f"{m['cell']} {m['from'][0]}<-edge {m['from'][1]} to "
+                                                            f"{m['to'][0]}<-edge {m['to'][1]}" for m in moves))
+        return repaired
+
     def state_dict(self) -> dict[str, Any]:
-        return {"multipliers": dict(self.multipliers)}
+        return {"multipliers": dict(self.multipliers), "repair": self.repair}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.multipliers.update({name: float(value) for name, value in state["multipliers"].items()})
+        self.repair = state.get("repair")
 
     def finish(self, run_dir: Path, metrics: list[dict[str, Any]]) -> None:
         """Write ``budgets.json`` (stage-end predictions vs actual costs) and ``plots/budgets.png``."""
         from .atomic import atomic_write_json
         from .budget_plots import plot_budgets
 
-        summary = budget_summary(metrics, self.budgets)
+        summary = budget_summary(metrics, self.budgets, self.repair)
         atomic_write_json(Path(run_dir) / "budgets.json", summary)
         for row in summary["stage_ends"]:
             for name, entry in row["costs"].items():
@@ -271,8 +292,10 @@ class BudgetExtension(CostExtension):
             plot_budgets(metrics, Path(run_dir) / "plots" / "budgets.png")
 
 
-def budget_summary(metrics: Iterable[Mapping[str, Any]], budgets: Mapping[str, Budget]) -> dict[str, Any]:
-    """Per stage end and cost: derived cost, both predictions and their relative errors; final budget status."""
+def budget_summary(metrics: Iterable[Mapping[str, Any]], budgets: Mapping[str, Budget],
+                   repair: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Per stage end and cost: derived cost, both predictions and their relative errors; final budget status
+    (``searched``: the genotype the search derived; ``final``: after a repair, if one was needed)."""
     rows = list(metrics)
     stage_ends = []
     for index, row in enumerate(rows):
@@ -285,9 +308,12 @@ def budget_summary(metrics: Iterable[Mapping[str, Any]], budgets: Mapping[str, B
                            "predicted_error": predicted / actual - 1.0, "expected_error": expected / actual - 1.0}
         stage_ends.append({"stage": row["stage"], "costs": costs})
     final = rows[-1] if rows else {}
-    status = {name: {"budget": budget.value, "unit": budget.unit, "text": budget.text,
-                     "derived": final.get("genotype_cost", {}).get(name),
-                     "meets": final.get("budgets", {}).get(name, {}).get("meets"),
-                     "lambda": final.get("budgets", {}).get(name, {}).get("lambda")}
-              for name, budget in budgets.items()}
-    return {"budgets": status, "stage_ends": stage_ends}
+    status = {}
+    for name, budget in budgets.items():
+        searched = final.get("genotype_cost", {}).get(name)
+        cost = repair["after"][name] if repair else searched
+        status[name] = {"budget": budget.value, "unit": budget.unit, "text": budget.text, "final": cost,
+                        "meets": cost is not None and cost <= budget.value, "searched": searched,
+                        "meets_without_repair": searched is not None and searched <= budget.value,
+                        "lambda": final.get("budgets", {}).get(name, {}).get("lambda")}
+    return {"budgets": status, "repair": repair, "stage_ends": stage_ends}

@@ -122,20 +122,35 @@ def cell_expected_cost(alpha: torch.Tensor, table: torch.Tensor, allowed: torch.
 
 def derived_expected_cost(alphas: Mapping[str, torch.Tensor], table: CostTable,
                           candidates: Mapping[str, Candidates], tau: float = 0.1,
-                          max_skip_connects: int | None = 2) -> torch.Tensor:
-    """``C`` of the module docstring (differentiable in ``alphas``), in the table's unit.
+                          max_skip_connects: int | None = 2, grad_tau: float | None = 1.0) -> torch.Tensor:
+    """``C`` of the module docstring, in the table's unit, differentiable in ``alphas``.
 
-    ``tau`` is relative to the spread (standard deviation) of the scores each choice ranks (the
-    selectable ops' alphas for op choice, the log edge strengths for edge keeping), so that, like derivation
-    itself, the prediction does not depend on their overall scale: the tiny alpha differences early
-    in a search decide the derived genotype as much as large ones do later. The spreads are
-    detached normalisers (no gradient flows through them).
+    The value uses ``tau`` relative to the spread (standard deviation) of the scores each choice
+    ranks (the selectable ops' alphas for op choice, the log edge strengths for edge keeping), so
+    that, like derivation itself, the prediction does not depend on their overall scale: the tiny
+    alpha differences early in a search decide the derived genotype as much as large ones do later.
+
+    The gradient is that of the same relaxation at the absolute temperature ``grad_tau`` (a
+    straight-through estimate; ``None`` differentiates the value itself). A relative temperature
+    makes the gradient grow like ``1 / spread``, a thousandfold at the ``1e-3`` initial alphas,
+    which would let the cost term drown the cross-entropy in the first alpha steps; at
+    ``grad_tau = 1`` the gradient is on the scale of the paper's expectation, pointing at the ops
+    derivation can keep and the edges it keeps.
     """
-    total = torch.zeros((), dtype=next(iter(alphas.values())).dtype, device=next(iter(alphas.values())).device)
-    for cell_type, alpha in alphas.items():
-        limit = max_skip_connects if cell_type == "normal" else None
-        allowed = selectable_ops(candidates[cell_type], F.softmax(alpha.detach(), dim=-1), max_skip_connects=limit)
-        total = total + cell_expected_cost(alpha, table.tables[cell_type], allowed, tau)
+    allowed = {cell: selectable_ops(candidates[cell], F.softmax(alpha.detach(), dim=-1),
+                                    max_skip_connects=max_skip_connects if cell == "normal" else None)
+               for cell, alpha in alphas.items()}
+    value = _total(alphas, table, allowed, tau, relative=True)
+    if grad_tau is None:
+        return value
+    smooth = _total(alphas, table, allowed, grad_tau, relative=False)
+    return value.detach() + (smooth - smooth.detach())
+
+
+def _total(alphas: Mapping[str, torch.Tensor], table: CostTable, allowed: Mapping[str, torch.Tensor], tau: float,
+           relative: bool) -> torch.Tensor:
+    total = sum(cell_expected_cost(alpha, table.tables[cell], allowed[cell], tau, relative=relative)
+                for cell, alpha in alphas.items())
     return total + table.fixed
 
 

@@ -93,6 +93,8 @@ class SearchConfig:
                                 "budget_step * (C / budget - 1), never below 0", "rapdarts")
     budget_init: float = _field(0.0, "initial mu = lambda * budget of every budget (0: start unconstrained)",
                                 "rapdarts")
+    budget_repair: bool = _field(True, "when the final genotype ends over a budget, change its least probable ops "
+                                 "until it meets every budget (reported in budgets.json)", "rapdarts")
     budget_temperature: float = _field(0.1, "temperature of the derivation-aware expected cost a budget uses "
                                        "(towards 0 it equals the derived cost; larger is smoother)", "rapdarts")
     # --- execution

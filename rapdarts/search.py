@@ -53,6 +53,8 @@ class SearchExtension(Protocol):
       the objective's parts that step saw (detached).
     * ``state_dict() -> dict`` / ``load_state_dict(state) -> None``: state saved in every checkpoint
       and restored (before the stage's loss terms are built) on resume.
+    * ``final_genotype(model, candidates, genotype) -> Genotype``: may replace the genotype derived
+      at the end of the last stage (budgets repair one that ends over budget).
     * ``finish(run_dir: Path, metrics: list[dict]) -> None``: after the final genotype is written.
     """
 
@@ -121,7 +123,7 @@ class ProgressiveSearch:
         self.stage_records: list[dict[str, Any]] = []
         self.model: SearchNetwork | None = None
         self._hooks = {name: [getattr(e, name) for e in self.extensions if hasattr(e, name)]
-                       for name in ("prepare", "after_alpha_step", "finish")}
+                       for name in ("prepare", "after_alpha_step", "final_genotype", "finish")}
         for prepare in self._hooks["prepare"]:
             prepare(self.dataset_info)
 
@@ -272,6 +274,11 @@ class ProgressiveSearch:
             "probabilities": {cell: probs[cell].float().cpu().tolist() for cell in CELL_TYPES},
             "genotype": self.current_genotype().to_dict(),
         }
+        if self.stage + 1 == len(self.config.cells):
+            genotype = self.current_genotype()
+            for hook in self._hooks["final_genotype"]:
+                genotype = hook(self.model, self.candidates, genotype)
+            record["genotype"] = genotype.to_dict()
         if self.stage + 1 < len(self.config.cells):
             keep = self.config.ops_kept[self.stage + 1]
             pruned = {cell: prune_candidates(self.candidates[cell], probs[cell], keep) for cell in CELL_TYPES}

@@ -100,7 +100,7 @@ def plan_sweep(config: SearchConfig, cost: str, low: float, high: float, samples
     check_lambda_range(low, high, samples)
     if refine_rounds < 0:
         raise RapdartsError("--refine-rounds must be >= 0")
-    budgets = dict(budgets or {})
+    budgets = {**config.budgets, **(budgets or {})}  # budgets of a config file judge the sweep too
     base = config.updated({"costs": {**config.costs, cost: 0.0}, "budgets": {}}).validate()
     providers = providers_for(base)
     swept = providers.get(cost)
@@ -170,13 +170,13 @@ class Sweep:
 
     def run(self, options: SweepOptions | None = None) -> SweepResults:
         options = options or SweepOptions()
-        workers = options.workers or max(1, cuda_devices())
-        threads = None if self.config.device.startswith("cuda") else max(1, (os.cpu_count() or 1) // workers)
+        workers = options.workers or (None if options.backend == "ray" else max(1, cuda_devices()))
+        threads = None if self.config.device.startswith("cuda") else max(1, (os.cpu_count() or 1) // (workers or 1))
         while True:
             todo = [s for s in self.plan["samples"] if s["index"] not in self.results.rows]
             if todo:
-                log.info("sweep %s: %d of %d searches to run, %d at a time (%s)", self.directory.path, len(todo),
-                         len(self.plan["samples"]), workers, options.backend)
+                log.info("sweep %s: %d of %d searches to run, %s at a time (%s)", self.directory.path, len(todo),
+                         len(self.plan["samples"]), workers or "as many as fit", options.backend)
                 by_dir = {str(self.directory.path / s["run"]): s for s in todo}
                 tasks = [(run_dir, sample_config(self.plan, s, threads)) for run_dir, s in by_dir.items()]
                 run_tasks(tasks, options.backend, workers, lambda summary: self._record(by_dir, summary),

@@ -102,9 +102,10 @@ def run_local(tasks: Iterable[tuple[str, dict[str, Any]]], workers: int, done: D
             raise
 
 
-def run_ray(tasks: Iterable[tuple[str, dict[str, Any]]], workers: int, done: Done,
+def run_ray(tasks: Iterable[tuple[str, dict[str, Any]]], workers: int | None, done: Done,
             address: str | None = None, cpus_per_task: int = 1) -> None:
-    """Run the tasks as Ray tasks (at most ``workers`` at once), on ``address`` or a local instance.
+    """Run the tasks as Ray tasks on ``address`` or a local instance; at most ``workers`` at once
+    (``None``: as many as the cluster's CPUs and GPUs fit, one GPU per task when it has GPUs).
 
     An already initialised Ray (e.g. ``ray.init(num_cpus=2)`` in a notebook) is used as it is.
     """
@@ -112,14 +113,16 @@ def run_ray(tasks: Iterable[tuple[str, dict[str, Any]]], workers: int, done: Don
         import ray
     except ImportError:
         raise RapdartsError("--backend ray needs Ray: pip install 'rapdarts[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    if not ray.is_initialized() and address:
+        ray.init(address=address)
+    elif not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
     gpus = int(ray.cluster_resources().get("GPU", 0))
     remote = ray.remote(num_cpus=cpus_per_task, num_gpus=1 if gpus else 0)(run_sample)
     queue = list(tasks)
     running: dict[Any, str] = {}
     while queue or running:
-        while queue and len(running) < max(1, workers):
+        while queue and (workers is None or len(running) < workers):
             run_dir, config = queue.pop(0)
             running[remote.remote(run_dir, config)] = run_dir
         ready, _ = ray.wait(list(running), num_returns=1)
@@ -131,11 +134,11 @@ def run_ray(tasks: Iterable[tuple[str, dict[str, Any]]], workers: int, done: Don
                 raise RapdartsError(f"a search of the sweep failed on Ray: {error.cause!r}") from None
 
 
-def run_tasks(tasks: Iterable[tuple[str, dict[str, Any]]], backend: str, workers: int, done: Done,
+def run_tasks(tasks: Iterable[tuple[str, dict[str, Any]]], backend: str, workers: int | None, done: Done,
               options: Mapping[str, Any] | None = None) -> None:
     """Dispatch to the ``local`` or ``ray`` backend."""
     if backend == "local":
-        run_local(tasks, workers, done)
+        run_local(tasks, workers or 1, done)
     elif backend == "ray":
         run_ray(tasks, workers, done, **dict(options or {}))
     else:

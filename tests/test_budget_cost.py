@@ -129,3 +129,23 @@ def test_params_floor_is_the_parameter_count_of_an_all_pooling_network():
     network = EvalNetwork(Genotype(pools, (2, 3, 4, 5), pools, (2, 3, 4, 5)), 36, 10, 20, auxiliary=False,
                           in_channels=1, image_size=(8, 8))
     assert extreme_cost(table, CANDIDATES) == count_parameters(network).without_auxiliary == 1_368_190
+
+
+def test_value_tracks_derivation_while_the_gradient_is_the_smooth_relaxation():
+    """Straight-through: the value is the scale-free prediction, the gradient that of temperature 1."""
+    generator = torch.Generator().manual_seed(2)
+    alphas = {cell: (1e-3 * torch.randn(14, len(OPS), dtype=torch.float64, generator=generator)).requires_grad_()
+              for cell in CANDIDATES}
+    _, table = _hand_made()
+    combined = derived_expected_cost(alphas, table, CANDIDATES, tau=0.1)
+    value_only = derived_expected_cost({c: a.detach() for c, a in alphas.items()}, table, CANDIDATES, 0.1,
+                                       grad_tau=None)
+    assert float(combined.detach()) == float(value_only)
+    combined.backward()
+    for cell, alpha in alphas.items():
+        leaf = alpha.detach().clone().requires_grad_()
+        allowed = selectable_ops(CANDIDATES[cell], leaf.detach().softmax(-1), max_skip_connects=2 if cell == "normal"
+                                 else None)
+        cell_expected_cost(leaf, table.tables[cell], allowed, 1.0, relative=False).backward()
+        assert torch.allclose(alpha.grad, leaf.grad)
+        assert alpha.grad.abs().max() < 10.0  # bounded although the alphas are ~1e-3

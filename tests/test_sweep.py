@@ -6,7 +6,6 @@ import csv
 import json
 import math
 import os
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,7 @@ SMALL = ["--profile", "tiny", "--device", "cpu", "--epochs", "1", "--warmup-epoc
 
 
 def _config():
-    return profile_config("tiny").updated({"device": "cpu", "threads": 1, "epochs": 2, "warmup_epochs": 0,
+    return profile_config("tiny").updated({"device": "cpu", "threads": 1, "epochs": 1, "warmup_epochs": 0,
                                            "train_subset": 256, "cells": (1, 1, 1)})
 
 
@@ -82,7 +81,7 @@ def test_sweep_cli_runs_searches_in_parallel_and_reports(tmp_path, capsys):
 
 
 def test_interrupted_sweep_resumes_without_redoing_finished_searches(tmp_path, capsys):
-    plan = plan_sweep(_config(), "params", 1e-9, 1e-6, 3, {"params": "2M"})
+    plan = plan_sweep(_config(), "params", 1e-9, 1e-6, 2, {"params": "2M"})
     sweep = Sweep(tmp_path, plan)
     sweep.save()
     first = tmp_path / "runs" / "000"
@@ -103,9 +102,9 @@ def test_interrupted_sweep_resumes_without_redoing_finished_searches(tmp_path, c
     assert main(["sweep", "--resume", str(tmp_path), "--workers", "1"]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()} == finished  # not redone
     rows = json.loads((tmp_path / "results.json").read_text())["results"]
-    assert {row["index"]: row["status"] for row in rows} == {0: "done before", 1: "resumed", 2: "ran"}
+    assert {row["index"]: row["status"] for row in rows} == {0: "done before", 1: "resumed"}
     metrics = [json.loads(line) for line in (second / "metrics.jsonl").read_text().splitlines()]
-    assert [(m["stage"], m["epoch"]) for m in metrics] == [(s, e) for s in (1, 2, 3) for e in (1, 2)]
+    assert [(m["stage"], m["epoch"]) for m in metrics] == [(1, 1), (2, 1), (3, 1)]
     assert "Sweep directory" in capsys.readouterr().out
 
 

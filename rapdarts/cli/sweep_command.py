@@ -80,7 +80,7 @@ def sweep_command(cost: str | None, lambda_range: tuple[float, float] | None, sa
                                 "--ray-address may change")
         sweep = load_sweep(resume_dir)
         log.info("resuming sweep %s", sweep.directory.path)
-        _report(sweep.run(options))
+        _report(_run(sweep.run, options, sweep.directory.path))
         return
     if not cost:
         raise RapdartsError("name the cost whose lambda is swept with --cost NAME (e.g. --cost params)")
@@ -91,4 +91,13 @@ def sweep_command(cost: str | None, lambda_range: tuple[float, float] | None, sa
     config = resolve_config(profile, config_file, given(settings), {}, _pairs(cost_option_items), block_plugins)
     budgets = _pairs(budget_items, "--budget", "NAME=VALUE, e.g. params=3M")
     plan = plan_sweep(config, cost, *lambda_range, samples, budgets, refine_rounds if refine else 0, sampler_seed)
-    _report(start_sweep(plan, sweep_dir, sweeps_dir, options))
+    _report(_run(lambda o: start_sweep(plan, sweep_dir, sweeps_dir, o), options, sweep_dir or sweeps_dir))
+
+
+def _run(run: Any, options: SweepOptions, where: Any) -> SweepResults:
+    try:
+        return run(options)
+    except KeyboardInterrupt:
+        log.error("sweep interrupted; continue it with 'rapdarts sweep --resume SWEEP_DIR' (in %s): finished "
+                  "searches are kept, interrupted ones resume from their last epoch", where)
+        raise

@@ -1,0 +1,186 @@
+"""Meeting a budget: budget-targeted searches vs a fixed-lambda sweep of the same total compute.
+
+Three params budgets between the search space's floor and the cost of an unconstrained search
+(``floor + f * (unconstrained - floor)`` for each fraction ``f``). For each budget, ``--seeds``
+budget-targeted searches (``--budget params=B``, one per seed); against them, one fixed-lambda
+sweep of ``3 * seeds`` searches (lambda log-uniform in ``--lambda-range``, the paper's procedure),
+judged against all three budgets, so both sides spend the same number of searches. Reported per
+budget: the share of searches whose derived architecture meets it, the mean relative distance
+``(B - C) / B`` of those that do, and for the sweep the distance of its best search under budget
+(what the paper's procedure delivers), and for the targeted searches the same before the final
+repair (the genotype the search itself derived). Also reported: the relative error of the derivation-aware
+expected cost and of the paper's 14-edge expectation against the derived cost at every stage end,
+over the budget-targeted searches and over the sweep's fixed-lambda searches.
+
+    python benchmarks/budget.py                           # about 25 min on 2 cores (see RESULTS.md)
+    python benchmarks/budget.py --seeds 1 --epochs 1 --cells 1,1,1 --train-subset 256 --no-write   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--warmup-epochs", type=int, default=1)
+    parser.add_argument("--cells", default="3,5,7")
+    parser.add_argument("--train-subset", type=int)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--fractions", default="0.25,0.5,0.75", help="budgets between floor (0) and unconstrained (1)")
+    parser.add_argument("--lambda-range", nargs=2, type=float, default=(1e-9, 1e-6))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", help="keep the runs here (default: a temporary directory)")
+    parser.add_argument("--no-write", action="store_true")
+    return parser.parse_args()
+
+
+def _stage_errors(run: Path, target, provider, config) -> list[dict]:
+    """Per stage end: derived cost, derivation-aware prediction and 14-edge expectation (from the run files)."""
+    import torch
+
+    from rapdarts.budget_cost import derived_expected_cost
+    from rapdarts.costs import CostEvaluator, CostTable, expected_cost
+
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    alphas = [json.loads(line) for line in (run / "alphas.jsonl").read_text().splitlines()]
+    rows = []
+    for index, (row, snapshot) in enumerate(zip(metrics, alphas)):
+        if index + 1 < len(metrics) and metrics[index + 1]["stage"] == row["stage"]:
+            continue
+        candidates = {cell: tuple(tuple(names) for names in snapshot["candidates"][cell]) for cell in snapshot["candidates"]}
+        table = CostTable.build(provider, target, candidates, CostEvaluator())
+        values = {cell: torch.tensor(v) for cell, v in snapshot["alphas"].items()}
+        actual = row["genotype_cost"]["params"]
+        predicted = float(derived_expected_cost(values, table, candidates, config.budget_temperature,
+                                                config.max_skip_connects))
+        plain = float(expected_cost(values, table))
+        rows.append({"stage": row["stage"], "derived": actual, "predicted_error": predicted / actual - 1,
+                     "expected_error": plain / actual - 1})
+    return rows
+
+
+def _error_summary(runs: list[list[dict]]) -> dict:
+    stages = sorted({row["stage"] for rows in runs for row in rows})
+    summary = {}
+    for stage in stages:
+        rows = [row for rows in runs for row in rows if row["stage"] == stage]
+        summary[f"stage{stage}"] = {
+            "mean_abs_predicted_error": statistics.mean(abs(r["predicted_error"]) for r in rows),
+            "mean_abs_expected_error": statistics.mean(abs(r["expected_error"]) for r in rows)}
+    return summary
+
+
+def main() -> None:
+    args = _parse()
+    import torch
+
+    from common import machine, report
+    from rapdarts.budget import cost_range, target_for
+    from rapdarts.config import profile_config
+    from rapdarts.costs import CostEvaluator, genotype_costs
+    from rapdarts.costs.plugins import discover_providers
+    from rapdarts.genotype import Genotype
+    from rapdarts.sweep import dataset_info, draw_lambdas
+    from rapdarts.sweep_run import run_tasks
+
+    started = time.perf_counter()
+    overrides = {"device": "cpu", "threads": 1, "dataset": args.dataset, "data_dir": args.data_dir,
+                 "epochs": args.epochs, "warmup_epochs": args.warmup_epochs, "cells": args.cells}
+    if args.train_subset:
+        overrides["train_subset"] = args.train_subset
+    base = profile_config(args.profile).updated(overrides).validate()
+    provider = discover_providers().get("params")
+    target = target_for(base, dataset_info(base))
+    floor, ceiling = cost_range(provider, base, target)
+    root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="budget-bench-"))
+    evaluator = CostEvaluator()
+
+    def run_all(named: dict[str, dict]) -> dict[str, float]:
+        """Run searches (name -> config dict) two at a time; return each derived params cost."""
+        costs: dict[str, float] = {}
+
+        def done(summary: dict) -> None:
+            genotype = Genotype.from_dict(summary["genotype"])
+            costs[Path(summary["run_dir"]).name] = genotype_costs(genotype, [provider], target, evaluator)["params"]
+
+        run_tasks([(str(root / name), config) for name, config in named.items()], "local", args.workers, done)
+        return costs
+
+    reference = run_all({"unconstrained": base.to_dict()})["unconstrained"]
+    fractions = [float(f) for f in args.fractions.split(",")]
+    budgets = [floor + f * (reference - floor) for f in fractions]
+    targeted_runs = {f"budget{b}-seed{s}": base.updated({"budgets": {"params": repr(budget)}, "seed": s}).to_dict()
+                     for b, budget in enumerate(budgets) for s in range(args.seeds)}
+    count = len(targeted_runs)
+    lambdas = draw_lambdas(*args.lambda_range, count, seed=0, round_index=1)
+    sweep_runs = {f"sweep{i:02d}": base.updated({"costs": {"params": lam}, "seed": i}).to_dict()
+                  for i, lam in enumerate(lambdas)}
+    costs = run_all({**targeted_runs, **sweep_runs})
+
+    def distance(cost: float, budget: float) -> float:
+        return (budget - cost) / budget
+
+    per_budget = []
+    for b, (fraction, budget) in enumerate(zip(fractions, budgets)):
+        targeted = [costs[f"budget{b}-seed{s}"] for s in range(args.seeds)]
+        searched = [json.loads((root / f"budget{b}-seed{s}" / "budgets.json").read_text())["budgets"]["params"]
+                    ["searched"] for s in range(args.seeds)]
+        sweep = [costs[f"sweep{i:02d}"] for i in range(count)]
+        met_t = [c for c in targeted if c <= budget]
+        met_searched = [c for c in searched if c <= budget]
+        met_s = [c for c in sweep if c <= budget]
+        per_budget.append({
+            "fraction": fraction, "budget": budget,
+            "targeted": {"costs": targeted, "share_meeting": len(met_t) / len(targeted),
+                         "mean_distance": statistics.mean(distance(c, budget) for c in met_t) if met_t else None,
+                         "searched_costs": searched, "share_meeting_without_repair": len(met_searched) / len(searched),
+                         "mean_abs_distance_without_repair": statistics.mean(abs(distance(c, budget))
+                                                                             for c in searched)},
+            "sweep": {"share_meeting": len(met_s) / len(sweep),
+                      "mean_distance": statistics.mean(distance(c, budget) for c in met_s) if met_s else None,
+                      "best_distance": min(distance(c, budget) for c in met_s) if met_s else None}})
+    errors = {
+        "targeted": _error_summary([_stage_errors(root / name, target, provider, base) for name in targeted_runs]),
+        "sweep": _error_summary([_stage_errors(root / name, target, provider, base) for name in sweep_runs])}
+    result = {"benchmark": "budget", "machine": machine(torch.device("cpu")) + f", {args.workers} searches at once",
+              "config": {k: base.to_dict()[k] for k in ("profile", "dataset", "epochs", "warmup_epochs", "cells",
+                                                         "init_channels", "batch_size", "train_subset")},
+              "floor": floor, "ceiling": ceiling, "unconstrained": reference, "lambda_range": list(args.lambda_range),
+              "sweep_lambdas": lambdas, "sweep_costs": [costs[f"sweep{i:02d}"] for i in range(count)],
+              "budgets": per_budget, "prediction_errors": errors, "searches": 1 + 2 * count,
+              "seconds": time.perf_counter() - started, "runs": str(root)}
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    summary = "; ".join(
+        f"B={entry['budget'] / 1e6:.3f}M: targeted {entry['targeted']['share_meeting']:.0%} meet "
+        f"(dist {pct(entry['targeted']['mean_distance'])}; without repair "
+        f"{entry['targeted']['share_meeting_without_repair']:.0%}, |dist| "
+        f"{pct(entry['targeted']['mean_abs_distance_without_repair'])}), sweep {entry['sweep']['share_meeting']:.0%} meet "
+        f"(best dist {pct(entry['sweep']['best_distance'])})" for entry in per_budget)
+    last = max(errors["targeted"])
+    summary += (f"; {last} |error| derivation-aware {pct(errors['targeted'][last]['mean_abs_predicted_error'])} vs "
+                f"14-edge {pct(errors['targeted'][last]['mean_abs_expected_error'])} (targeted), "
+                f"{pct(errors['sweep'][last]['mean_abs_predicted_error'])} vs "
+                f"{pct(errors['sweep'][last]['mean_abs_expected_error'])} (sweep); {result['searches']} searches in "
+                f"{result['seconds'] / 60:.0f} min")
+    report("budget", result, summary, write=not args.no_write)
+
+
+if __name__ == "__main__":
+    main()
