@@ -31,7 +31,10 @@ def plot_budgets(metrics: Sequence[Mapping[str, Any]], path: Path) -> Path:
         step_x, step_cost, step_lambda = [], [], []
         for epoch, row in enumerate(metrics):
             entry = row.get("budgets", {}).get(name)
-            if not entry or not entry["step_cost"]:
+            if not entry or not entry["step_cost"]:  # warm-up: no alpha steps; break the line
+                step_x.append(epoch + 0.5)
+                step_cost.append(np.nan)
+                step_lambda.append(np.nan)
                 continue
             count = len(entry["step_cost"])
             step_x.extend(epoch + (np.arange(count) + 1) / count)
@@ -60,6 +63,8 @@ def plot_cost_vs_lambda(results: Sequence[Mapping[str, Any]], cost: str, budgets
     """One panel per cost: each finished search's derived cost against its lambda (log x), the budgets
     as lines; points green where the search meets every budget, red where it misses one."""
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     names = list(units)
     figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), squeeze=False)
     lambdas = np.array([row["lambda"] for row in results], dtype=float)
@@ -71,6 +76,7 @@ def plot_cost_vs_lambda(results: Sequence[Mapping[str, Any]], cost: str, budgets
         if name in budgets:
             axis.axhline(budgets[name], color="black", linestyle="--", label=f"budget {budgets[name]:,.4g}")
         axis.set_xscale("log")
+        axis.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels overlap
         axis.set(xlabel=f"lambda of {cost}", ylabel=units[name], title=name)
         axis.legend(fontsize=7)
     figure.suptitle(f"Derived cost vs lambda ({len(results)} searches)")

@@ -157,7 +157,7 @@ class Sweep:
     """A sweep directory: :meth:`run` runs every missing search, refines, and writes the results."""
 
     def __init__(self, path: str | Path, plan: dict[str, Any]):
-        self.directory = RunDirectory(path)
+        self.directory = RunDirectory(Path(path).resolve())  # Ray workers may run elsewhere
         self.plan = plan
         self.config = SearchConfig.from_dict(plan["config"], f"{path}/sweep.json")
         self.results = SweepResults(self.directory.path, plan)

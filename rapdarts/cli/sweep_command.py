@@ -17,7 +17,7 @@ from .search_command import PROFILE_CHOICES, _pairs, resolve_config
 log = logging.getLogger("rapdarts")
 
 SKIPPED = ("costs", "profile", "cost_options", "block_plugins", "budgets", "budget_step", "budget_init",
-           "budget_temperature")
+           "budget_temperature", "budget_repair")
 
 
 def _report(results: SweepResults) -> None:
@@ -45,8 +45,8 @@ def _report(results: SweepResults) -> None:
               "budget and the smallest under it.")
 @click.option("--refine-rounds", type=int, default=1, show_default=True, help="Refinement rounds with --refine.")
 @click.option("--sampler-seed", type=int, help="Seed of the lambda draws [default: the search seed].")
-@click.option("--workers", type=int, help="Searches at once [default: one per GPU, else 1]; local processes, or "
-              "Ray tasks with --backend ray.")
+@click.option("--workers", type=int, help="Searches at once [default: local, one per GPU, else 1; ray, as many as "
+              "the cluster fits]; local processes, or Ray tasks with --backend ray.")
 @click.option("--backend", type=click.Choice(("local", "ray")), default="local", show_default=True,
               help="local: processes on this machine; ray: Ray tasks (pip install 'rapdarts[ray]').")
 @click.option("--ray-address", metavar="ADDRESS", help="Ray cluster to join (default: start a local instance).")
