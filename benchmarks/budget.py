@@ -61,7 +61,7 @@ def _stage_errors(run: Path, target, provider, config) -> list[dict]:
     for index, (row, snapshot) in enumerate(zip(metrics, alphas)):
         if index + 1 < len(metrics) and metrics[index + 1]["stage"] == row["stage"]:
             continue
-        candidates = {cell: tuple(tuple(names) for names in snapshot["candidates"][cell]) for cell in snapshot["candidates"]}
+        candidates = {cell: tuple(tuple(names) for names in edges) for cell, edges in snapshot["candidates"].items()}
         table = CostTable.build(provider, target, candidates, CostEvaluator())
         values = {cell: torch.tensor(v) for cell, v in snapshot["alphas"].items()}
         actual = row["genotype_cost"]["params"]
@@ -171,7 +171,8 @@ def main() -> None:
         f"B={entry['budget'] / 1e6:.3f}M: targeted {entry['targeted']['share_meeting']:.0%} meet "
         f"(dist {pct(entry['targeted']['mean_distance'])}; without repair "
         f"{entry['targeted']['share_meeting_without_repair']:.0%}, |dist| "
-        f"{pct(entry['targeted']['mean_abs_distance_without_repair'])}), sweep {entry['sweep']['share_meeting']:.0%} meet "
+        f"{pct(entry['targeted']['mean_abs_distance_without_repair'])}), "
+        f"sweep {entry['sweep']['share_meeting']:.0%} meet "
         f"(best dist {pct(entry['sweep']['best_distance'])})" for entry in per_budget)
     last = max(errors["targeted"])
     summary += (f"; {last} |error| derivation-aware {pct(errors['targeted'][last]['mean_abs_predicted_error'])} vs "

@@ -13,7 +13,8 @@ accuracy search, and the architecture keeps as much capacity as the budget allow
 once per alpha step (not per epoch) because alphas move by about one Adam step per step, whatever
 the profile. ``C_m`` is the derivation-aware expected cost (:mod:`rapdarts.budget_cost`), which
 tracks the cost of the genotype derivation will keep, unlike the 14-edge expectation. The
-multipliers carry over from one P-DARTS stage to the next and are part of the checkpoint.
+multipliers carry over from one P-DARTS stage to the next and are part of the checkpoint. A final
+genotype that still ends over a budget is repaired (:mod:`rapdarts.budget_repair`).
 """
 
 from __future__ import annotations
@@ -263,10 +264,11 @@ class BudgetExtension(CostExtension):
                                           self.config.max_skip_connects)
         after = genotype_costs(repaired, self.providers, self._target, self.evaluator)
         self.repair = {"before": before, "after": after, "moves": moves, "genotype_before": genotype.to_dict()}
-        log.warning("the search ended over budget (%s); repaired by %d op change(s): %s", ", ".join(
-            f"{name} {number(before[name])} > {number(limit)}" for name, limit in limits.items()
-            if before[name] > limit), len(moves), ", ".join(f"{m['cell']} {m['from'][0]}<-edge {m['from'][1]} to "
-                                                            f"{m['to'][0]}<-edge {m['to'][1]}" for m in moves))
+        over = ", ".join(f"{name} {number(before[name])} > {number(limit)}" for name, limit in limits.items()
+                         if before[name] > limit)
+        changes = "; ".join(f"{m['cell']} cell: {m['from'][0]} on edge {m['from'][1]} -> {m['to'][0]} on edge "
+                            f"{m['to'][1]}" for m in moves)
+        log.warning("the search ended over budget (%s); repaired by %d op change(s): %s", over, len(moves), changes)
         return repaired
 
     def state_dict(self) -> dict[str, Any]:

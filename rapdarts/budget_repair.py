@@ -83,8 +83,8 @@ def repair_genotype(genotype: Genotype, candidates: Mapping[str, Sequence[Sequen
             break
         _, cell, slot, new_edge, new_op, delta = best
         edge, op = kept[cell][slot]
-        moves.append({"cell": cell, "from": [candidates[cell][edge][op], edge], "to": [candidates[cell][new_edge][new_op],
-                                                                                     new_edge]})
+        moves.append({"cell": cell, "from": [candidates[cell][edge][op], edge],
+                      "to": [candidates[cell][new_edge][new_op], new_edge]})
         kept[cell][slot] = (new_edge, new_op)
         costs = {m: costs[m] + delta[m] for m in costs}
     return _genotype(kept, candidates, genotype), moves
