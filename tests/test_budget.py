@@ -122,3 +122,22 @@ def test_bad_budgets_fail_before_the_search_starts(args, message, capsys, tmp_pa
     err = capsys.readouterr().err.strip()
     assert status == 2 and message in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "run").exists()  # nothing on disk
+
+
+def test_each_budget_has_its_own_multiplier():
+    from rapdarts.budget import BudgetExtension
+    from rapdarts.ops import primitives
+    from rapdarts.supernet import SearchNetwork
+
+    config = profile_config("tiny").updated({"budgets": {"params": "2M", "flops": "20M"}, "budget_step": 0.5})
+    extension = BudgetExtension(config)
+    candidates = tuple(tuple(primitives()) for _ in range(14))
+    model = SearchNetwork(4, 10, 1, candidates, candidates, in_channels=1, image_size=(8, 8))
+    terms = {term.name: term for term in extension.loss_terms(model, 0)}
+    assert set(terms) == {"params", "flops"} and all(term.weight == 0.0 for term in terms.values())
+    extension.after_alpha_step(model, {"params": torch.tensor(3e6), "flops": torch.tensor(10e6)})
+    assert extension.multipliers == {"params": 0.5 * (3e6 / 2e6 - 1), "flops": 0.0}  # over / under budget
+    assert terms["params"].weight == 0.25 / 2e6 and terms["flops"].weight == 0.0
+    extension.after_alpha_step(model, {"params": torch.tensor(1e6)})  # flops unweighted: measured from the model
+    assert extension.multipliers["params"] == 0.0
+    assert extension.state_dict()["multipliers"] == extension.multipliers
