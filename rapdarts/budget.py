@@ -252,16 +252,30 @@ class BudgetExtension(CostExtension):
         return row
 
     def final_genotype(self, model: nn.Module, candidates: Mapping[str, Any], genotype: Genotype) -> Genotype:
-        """The last stage's genotype, repaired (:mod:`rapdarts.budget_repair`) if it ends over a budget."""
+        """The last stage's genotype, repaired (:mod:`rapdarts.budget_repair`) if it ends over a budget.
+
+        The repair may use any op of the search space, not only the last stage's candidates: pruning
+        can leave an edge that must be kept (both edges of the first node are) with only
+        convolutions, and the budget is checked against the floor of the whole space. Ops pruned
+        earlier count as probability 0, so the repair prefers the ones the last stage kept.
+        """
         from .budget_repair import repair_genotype
 
-        tables = {t.provider.name: t for t in self.tables if t.provider.name in self.budgets}
         limits = {name: budget.value for name, budget in self.budgets.items()}
         before = genotype_costs(genotype, self.providers, self._target, self.evaluator)
         if all(before[name] <= limit for name, limit in limits.items()) or not self.config.budget_repair:
             return genotype
-        repaired, moves = repair_genotype(genotype, candidates, model.probabilities(), tables, limits,
-                                          self.config.max_skip_connects)
+        names = tuple(self.config.primitives)
+        space = {cell: tuple(names for _ in edges) for cell, edges in candidates.items()}
+        tables = {p.name: CostTable.build(p, self._target, space, self.evaluator) for p in self.providers
+                  if p.name in self.budgets}
+        probs = {}
+        for cell, stage_probs in model.probabilities().items():
+            probs[cell] = torch.zeros(len(candidates[cell]), len(names), dtype=torch.float64)
+            for edge, ops in enumerate(candidates[cell]):
+                for position, op in enumerate(ops):
+                    probs[cell][edge, names.index(op)] = float(stage_probs[edge, position])
+        repaired, moves = repair_genotype(genotype, space, probs, tables, limits, self.config.max_skip_connects)
         after = genotype_costs(repaired, self.providers, self._target, self.evaluator)
         self.repair = {"before": before, "after": after, "moves": moves, "genotype_before": genotype.to_dict()}
         over = ", ".join(f"{name} {number(before[name])} > {number(limit)}" for name, limit in limits.items()
