@@ -141,3 +141,29 @@ def test_each_budget_has_its_own_multiplier():
     extension.after_alpha_step(model, {"params": torch.tensor(1e6)})  # flops unweighted: measured from the model
     assert extension.multipliers["params"] == 0.0
     assert extension.state_dict()["multipliers"] == extension.multipliers
+
+
+def test_repair_may_use_ops_pruned_before_the_last_stage():
+    """Both edges of the first node are always kept; pruning left them only convolutions."""
+    from rapdarts.budget import BudgetExtension
+
+    config = profile_config("tiny").updated({"budgets": {"params": "1.4M"}})
+    extension = BudgetExtension(config)
+    extension._target = TargetNetwork(36, 20, 10, 1, (8, 8))
+    convs, pools = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3"), ("none", "max_pool_3x3", "avg_pool_3x3")
+    candidates = {"normal": (convs, convs) + (pools,) * 12, "reduce": (pools,) * 14}
+    probs = {cell: torch.full((14, 3), 1 / 3) for cell in candidates}
+
+    class Model:
+        def probabilities(self):
+            return probs
+
+    from rapdarts.derive import derive_genotype
+
+    genotype = derive_genotype(candidates, probs)
+    assert [op for op, _ in genotype.normal[:2]] == ["sep_conv_3x3", "sep_conv_3x3"]
+    repaired = extension.final_genotype(Model(), candidates, genotype)
+    params = discover_providers().get("params")
+    assert genotype_costs(repaired, [params], extension._target)["params"] == 1_368_190  # the floor
+    assert {op for op, _ in repaired.normal[:2]} <= {"max_pool_3x3", "avg_pool_3x3", "skip_connect"}
+    assert extension.repair["before"]["params"] > 1.4e6
