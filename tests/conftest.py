@@ -13,9 +13,13 @@ from rapdarts.search import SearchResult, search
 CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset"
 
 
+TEST_THREADS = 2
+"""Every search in the tests runs on this many threads: float sums, and so the alphas, depend on it."""
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
-    torch.set_num_threads(2)
+    torch.set_num_threads(TEST_THREADS)
     yield
 
 
@@ -43,6 +47,7 @@ def tiny_config() -> SearchConfig:
 def tiny_search(tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
     """One finished tiny search (about 20 s), shared by the tests that only read its outputs."""
     config = profile_config("tiny").updated({"device": "cpu"})
+    torch.set_num_threads(TEST_THREADS)  # session fixtures run before the per-test one above
     return search(config, run_dir=tmp_path_factory.mktemp("tiny-search"), show_progress=False)
 
 

@@ -24,8 +24,24 @@ EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not when the handler was made.
+
+    Callers that redirect or capture stderr after ``main`` ran (a notebook, a test runner, a
+    second ``main`` call) would otherwise be left with a handler that writes to a closed stream.
+    """
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # the base class assigns it once; the property ignores it
+        pass
+
+
 def _configure_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("rapdarts")
     logger.handlers[:] = [handler]
@@ -65,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"{command}: error: {error}", err=True)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        click.echo(f"{command}: interrupted (a search continues with 'rapdarts search --resume RUN_DIR')", err=True)
+        click.echo(f"{command}: interrupted (continue with 'rapdarts search --resume RUN_DIR', "
+                   "'rapdarts train --resume RUN_DIR' or 'rapdarts sweep --resume SWEEP_DIR')", err=True)
         return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 - last line of defence: one line, details with --debug
         if debug:
