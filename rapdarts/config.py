@@ -18,7 +18,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from .errors import RapdartsError
 from .ops import check_op_names, primitives
@@ -37,8 +37,47 @@ def _field(default: Any, help: str, source: str = "", **kwargs: Any) -> Any:
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder")
 
 
+Settings = TypeVar("Settings", bound="SettingsRecord")
+
+
+class SettingsRecord:
+    """JSON round-trip and typed updates shared by the dataclass configs (search and training).
+
+    Every value arriving from a file or the command line goes through :meth:`updated`, which
+    coerces it to the field's type and names the source of a bad value in the error.
+    """
+
+    UNKNOWN_SETTING: ClassVar[str] = "unknown setting {key!r}; see 'rapdarts search --help'"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls: type[Settings], data: dict[str, Any], source: str = "config") -> Settings:
+        return cls().updated(data, source)
+
+    def updated(self: Settings, changes: dict[str, Any], source: str = "config") -> Settings:
+        """A copy with ``changes`` applied and coerced to each field's type."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        values = {}
+        for key, value in changes.items():
+            name = key.replace("-", "_")
+            if name not in fields:
+                raise RapdartsError(f"{source}: " + self.UNKNOWN_SETTING.format(key=key))
+            values[name] = _coerce(fields[name], value, source)
+        return dataclasses.replace(self, **values)
+
+
+def check_dataset(dataset: str, data_dir: str | None) -> None:
+    """One-line errors for an unknown dataset name or an image folder without its path."""
+    if dataset not in DATASETS:
+        raise RapdartsError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    if dataset == "imagefolder" and not data_dir:
+        raise RapdartsError("dataset imagefolder needs --data-dir pointing at the image folder")
+
+
 @dataclass
-class SearchConfig:
+class SearchConfig(SettingsRecord):
     """A complete, serialisable description of one progressive search."""
 
     # --- data
@@ -108,30 +147,9 @@ class SearchConfig:
                             "activations exceed 2**20 values per tensor (batch x C x H x W)")
     profile: str = _field("paper", "named settings this config started from (informational)")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> SearchConfig:
-        return cls().updated(data, source)
-
-    def updated(self, changes: dict[str, Any], source: str = "config") -> SearchConfig:
-        """A copy with ``changes`` applied and coerced to each field's type."""
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        values = {}
-        for key, value in changes.items():
-            name = key.replace("-", "_")
-            if name not in fields:
-                raise RapdartsError(f"{source}: unknown setting {key!r}; see 'rapdarts search --help'")
-            values[name] = _coerce(fields[name], value, source)
-        return dataclasses.replace(self, **values)
-
     def validate(self) -> SearchConfig:
         """Raise a one-line :class:`RapdartsError` for any impossible setting; return self."""
-        if self.dataset not in DATASETS:
-            raise RapdartsError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        if self.dataset == "imagefolder" and not self.data_dir:
-            raise RapdartsError("dataset imagefolder needs --data-dir pointing at the image folder")
+        check_dataset(self.dataset, self.data_dir)
         check_op_names(self.primitives, "--primitives")
         if len(set(self.primitives)) != len(self.primitives):
             raise RapdartsError(f"--primitives lists an op twice: {', '.join(self.primitives)}")

@@ -69,3 +69,18 @@ def resolve_device(name: str) -> torch.device:
     if device.type not in ("cpu", "cuda"):
         raise RapdartsError(f"device {name}: only cpu and cuda are supported")
     return device
+
+
+def prepare_device(device: str, amp: bool, threads: int | None) -> torch.device:
+    """Resolve a run's device and apply its thread count; mixed precision is refused off CUDA.
+
+    Search and training share this so both reject the same settings with the same message.
+    """
+    from .errors import RapdartsError
+
+    resolved = resolve_device(device)
+    if amp and resolved.type != "cuda":
+        raise RapdartsError("--amp needs a CUDA device (mixed precision is not used on the CPU)")
+    if threads:
+        torch.set_num_threads(threads)
+    return resolved

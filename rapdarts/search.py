@@ -26,7 +26,7 @@ from torch import nn
 from .config import SearchConfig
 from .data import Batches, ImageData, balanced_subset, evaluation_batches, load_dataset, stratified_split
 from .derive import derive_genotype
-from .environment import describe_environment, resolve_device
+from .environment import describe_environment, prepare_device
 from .errors import RapdartsError
 from .genotype import Genotype
 from .layout import edge_sources
@@ -107,11 +107,7 @@ class ProgressiveSearch:
         self.extensions = list(extensions) if extensions is not None else default_extensions(config)
         self.show_progress = show_progress
         self.on_step = on_step
-        self.device = resolve_device(config.device)
-        if config.amp and self.device.type != "cuda":
-            raise RapdartsError("--amp needs a CUDA device (mixed precision is not used on the CPU)")
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        self.device = prepare_device(config.device, config.amp, config.threads)
         self.train_data, self.arch_data = self._load_data()
         self.stage = 0
         self.epoch = 0

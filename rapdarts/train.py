@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from .data import Batches, ImageData, balanced_subset, load_dataset
-from .environment import describe_environment, resolve_device
+from .environment import describe_environment, prepare_device
 from .errors import RapdartsError
 from .genotype import Genotype
 from .progress import progress_bar
@@ -73,11 +73,7 @@ class Trainer:
         self.run_dir = run_dir
         self.show_progress = show_progress
         self.on_step = on_step
-        self.device = resolve_device(config.device)
-        if config.amp and self.device.type != "cuda":
-            raise RapdartsError("--amp needs a CUDA device (mixed precision is not used on the CPU)")
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        self.device = prepare_device(config.device, config.amp, config.threads)
         self.providers = select_providers(config.report_costs, block=config.block_plugins,
                                           options=config.cost_options)
         self.train_data, self.test_data = self._load_data()

@@ -14,11 +14,10 @@ SGD with momentum, the cosine schedule and gradient clipping run in all of them.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from .config import DATASETS, _coerce, _field, _jsonable
+from .config import SettingsRecord, _field, check_dataset
 from .errors import RapdartsError
 
 DARTS = "DARTS/P-DARTS CIFAR-10 evaluation"
@@ -26,8 +25,10 @@ PDARTS = "P-DARTS train_cifar.py (DARTS train.py: 96)"
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(SettingsRecord):
     """A complete, serialisable description of training one genotype from scratch."""
+
+    UNKNOWN_SETTING: ClassVar[str] = "unknown training setting {key!r}; see 'rapdarts train --help'"
 
     # --- data
     dataset: str = _field("digits", "dataset: digits (embedded, no download), cifar10, cifar100 or imagefolder",
@@ -74,30 +75,9 @@ class TrainConfig:
     channels_last: bool = _field(True, "channels_last memory format (faster depthwise convs on CPU and CUDA)")
     profile: str = _field("paper", "named settings this config started from (informational)")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        return cls().updated(data, source)
-
-    def updated(self, changes: dict[str, Any], source: str = "config") -> TrainConfig:
-        """A copy with ``changes`` applied and coerced to each field's type."""
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        values = {}
-        for key, value in changes.items():
-            name = key.replace("-", "_")
-            if name not in fields:
-                raise RapdartsError(f"{source}: unknown training setting {key!r}; see 'rapdarts train --help'")
-            values[name] = _coerce(fields[name], value, source)
-        return dataclasses.replace(self, **values)
-
     def validate(self) -> TrainConfig:
         """Raise a one-line :class:`RapdartsError` for any impossible setting; return self."""
-        if self.dataset not in DATASETS:
-            raise RapdartsError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        if self.dataset == "imagefolder" and not self.data_dir:
-            raise RapdartsError("dataset imagefolder needs --data-dir pointing at the image folder")
+        check_dataset(self.dataset, self.data_dir)
         if self.init_channels < 2 or self.layers < 3:
             raise RapdartsError(f"init_channels {self.init_channels} and layers {self.layers}: need C >= 2 and at "
                                 "least 3 cells (two of them reduce)")

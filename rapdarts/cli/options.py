@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
 
 import click
 
+from ..config import load_config_file
+from ..environment import resolve_device
 from ..errors import RapdartsError
+
+Config = TypeVar("Config")
 
 
 def option_name(field_name: str) -> str:
@@ -60,3 +64,30 @@ def parse_assignments(items: tuple[str, ...], what: str) -> dict[str, float]:
             raise RapdartsError(f"{what} {item!r}: {value!r} is not a number") from None
         parsed[name.strip()] = number
     return parsed
+
+
+def layered_config(profile: str, profiles: Collection[str], load_profile: Callable[[str], Config],
+                   config_file: str | None, options: Mapping[str, Any],
+                   merged: Sequence[tuple[str, str, Mapping[str, Any] | tuple[Any, ...] | None]] = ()) -> Config:
+    """Profile defaults, then the config file, then command-line options, then repeatable options.
+
+    ``profile="auto"`` takes the config file's profile, else ``paper`` on CUDA and ``cpu``
+    otherwise. Each ``(field, option, extra)`` in ``merged`` adds a repeatable option's values to
+    the field (dict entries or tuple items) instead of replacing it, so ``--cost flops=...`` keeps
+    a config file's ``params`` lambda. Each layer is recorded as the source of what it set.
+    """
+    from_file = load_config_file(config_file) if config_file else {}
+    if profile == "auto" and from_file.get("profile") in profiles:
+        profile = from_file["profile"]
+    if profile == "auto":
+        device = options.get("device") or from_file.get("device") or "auto"
+        profile = "paper" if resolve_device(str(device)).type == "cuda" else "cpu"
+    config = load_profile(profile)
+    config = config.updated({k: v for k, v in from_file.items() if k != "profile"}, f"config file {config_file}")
+    config = config.updated(options, "command line")
+    for field, option, extra in merged:
+        if extra:
+            current = getattr(config, field)
+            value = (*current, *extra) if isinstance(current, tuple) else {**current, **extra}
+            config = config.updated({field: value}, option)
+    return config.validate()

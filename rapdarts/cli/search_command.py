@@ -8,13 +8,12 @@ from typing import Any
 
 import click
 
-from ..config import PROFILE_HELP, PROFILES, SearchConfig, load_config_file, profile_config
-from ..environment import resolve_device
+from ..config import PROFILE_HELP, PROFILES, SearchConfig, profile_config
 from ..errors import RapdartsError
 from ..progress import logs_above_bars
 from ..rundir import RunDirectory
 from ..search import ProgressiveSearch, SearchResult, default_extensions, load_resumable
-from .options import config_options, given, parse_assignments
+from .options import config_options, given, layered_config, parse_assignments
 
 log = logging.getLogger("rapdarts")
 
@@ -25,24 +24,9 @@ def resolve_config(profile: str, config_file: str | None, options: dict[str, Any
                    cost_options: dict[str, str] | None = None, block_plugins: tuple[str, ...] = (),
                    budgets: dict[str, str] | None = None) -> SearchConfig:
     """Profile defaults, then the config file, then command-line options, then ``--cost`` and ``--budget``."""
-    from_file = load_config_file(config_file) if config_file else {}
-    if profile == "auto" and from_file.get("profile") in PROFILES:
-        profile = from_file["profile"]
-    if profile == "auto":
-        device = options.get("device") or from_file.get("device") or "auto"
-        profile = "paper" if resolve_device(str(device)).type == "cuda" else "cpu"
-    config = profile_config(profile)
-    config = config.updated({k: v for k, v in from_file.items() if k != "profile"}, f"config file {config_file}")
-    config = config.updated(options, "command line")
-    if costs:
-        config = config.updated({"costs": {**config.costs, **costs}}, "--cost")
-    if cost_options:
-        config = config.updated({"cost_options": {**config.cost_options, **cost_options}}, "--cost-option")
-    if block_plugins:
-        config = config.updated({"block_plugins": (*config.block_plugins, *block_plugins)}, "--block-plugin")
-    if budgets:
-        config = config.updated({"budgets": {**config.budgets, **budgets}}, "--budget")
-    return config.validate()
+    return layered_config(profile, PROFILES, profile_config, config_file, options, [
+        ("costs", "--cost", costs), ("cost_options", "--cost-option", cost_options),
+        ("block_plugins", "--block-plugin", block_plugins), ("budgets", "--budget", budgets)])
 
 
 def _attach_log_file(run_dir: RunDirectory) -> logging.Handler:

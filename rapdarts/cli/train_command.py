@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from ..config import load_config_file
-from ..environment import resolve_device
 from ..errors import RapdartsError
 from ..genotype import load_genotype
 from ..progress import logs_above_bars
@@ -18,7 +17,7 @@ from ..rundir import RunDirectory
 from ..train import Trainer, load_resumable_training
 from ..trained import run_kind
 from ..train_config import TRAIN_PROFILE_HELP, TRAIN_PROFILES, TrainConfig, train_profile_config
-from .options import config_options, given
+from .options import config_options, given, layered_config
 from .search_command import _pairs
 
 log = logging.getLogger("rapdarts")
@@ -32,20 +31,8 @@ def resolve_train_config(profile: str, config_file: str | None, options: dict[st
                          cost_options: dict[str, str] | None = None, block_plugins: tuple[str, ...] = ()
                          ) -> TrainConfig:
     """Profile defaults, then the config file, then command-line options."""
-    from_file = load_config_file(config_file) if config_file else {}
-    if profile == "auto" and from_file.get("profile") in TRAIN_PROFILES:
-        profile = from_file["profile"]
-    if profile == "auto":
-        device = options.get("device") or from_file.get("device") or "auto"
-        profile = "paper" if resolve_device(str(device)).type == "cuda" else "cpu"
-    config = train_profile_config(profile)
-    config = config.updated({k: v for k, v in from_file.items() if k != "profile"}, f"config file {config_file}")
-    config = config.updated(options, "command line")
-    if cost_options:
-        config = config.updated({"cost_options": {**config.cost_options, **cost_options}}, "--cost-option")
-    if block_plugins:
-        config = config.updated({"block_plugins": (*config.block_plugins, *block_plugins)}, "--block-plugin")
-    return config.validate()
+    return layered_config(profile, TRAIN_PROFILES, train_profile_config, config_file, options, [
+        ("cost_options", "--cost-option", cost_options), ("block_plugins", "--block-plugin", block_plugins)])
 
 
 def _dataset_of_run(source: str) -> dict[str, Any]:
