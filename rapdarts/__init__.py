@@ -14,7 +14,7 @@ from .network import EvalNetwork, ParameterCount, count_parameters
 from .ops import build_op, primitives, register_op
 from .search import ProgressiveSearch, SearchExtension, SearchResult, load_resumable, resume, search
 from .supernet import MixedOp, SearchNetwork
-from .sweep import SweepOptions, load_sweep, resume_sweep, start_sweep
+from .sweep import SweepOptions, load_sweep, plan_sweep, resume_sweep, start_sweep
 from .train import TrainResult, Trainer, load_resumable_training, resume_training, train
 from .train_config import TrainConfig, train_profile_config
 from .trained import load_trained
@@ -29,7 +29,7 @@ __all__ = [
     "build_op", "primitives", "register_op",
     "ProgressiveSearch", "SearchExtension", "SearchResult", "load_resumable", "resume", "search",
     "MixedOp", "SearchNetwork",
-    "SweepOptions", "load_sweep", "resume_sweep", "start_sweep",
+    "SweepOptions", "load_sweep", "plan_sweep", "resume_sweep", "start_sweep",
     "TrainResult", "Trainer", "load_resumable_training", "resume_training", "train",
     "TrainConfig", "train_profile_config",
     "load_trained",
