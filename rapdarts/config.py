@@ -219,9 +219,15 @@ PROFILE_HELP = {
 
 def profile_config(name: str) -> SearchConfig:
     """The config of a named profile (``auto`` is resolved by the caller)."""
-    if name not in PROFILES:
-        raise RapdartsError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)} or auto")
-    return SearchConfig(profile=name).updated(PROFILES[name], f"profile {name}")
+    return named_settings(SearchConfig, PROFILES, name, "profile")
+
+
+def named_settings(config_class: type[Settings], profiles: dict[str, dict[str, Any]], name: str,
+                   kind: str) -> Settings:
+    """``config_class`` with the sizes of profile ``name`` applied, recorded as their source."""
+    if name not in profiles:
+        raise RapdartsError(f"unknown {kind} {name!r}; choose one of {', '.join(profiles)} or auto")
+    return config_class(profile=name).updated(profiles[name], f"profile {name}")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

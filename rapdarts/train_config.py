@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .config import SettingsRecord, _field, check_dataset
+from .config import SettingsRecord, _field, check_dataset, named_settings
 from .errors import RapdartsError
 
 DARTS = "DARTS/P-DARTS CIFAR-10 evaluation"
@@ -128,6 +128,4 @@ TRAIN_PROFILE_HELP = {
 
 def train_profile_config(name: str) -> TrainConfig:
     """The training config of a named profile (``auto`` is resolved by the caller)."""
-    if name not in TRAIN_PROFILES:
-        raise RapdartsError(f"unknown training profile {name!r}; choose one of {', '.join(TRAIN_PROFILES)} or auto")
-    return TrainConfig(profile=name).updated(TRAIN_PROFILES[name], f"profile {name}")
+    return named_settings(TrainConfig, TRAIN_PROFILES, name, "training profile")

@@ -80,8 +80,8 @@ def test_one_search_meets_a_budget_that_the_start_misses(budget_search):
 
 def test_repair_changes_only_what_the_budget_needs(budget_search):
     repair = json.loads((budget_search.run_dir / "budgets.json").read_text())["repair"]
-    if repair is None:
-        pytest.skip("this search ended within budget by itself; nothing was repaired")
+    # This seeded search ends a little over budget by itself (deterministic on CPU), so the repair ran.
+    assert repair is not None, "the search met the budget unaided; choose a config that needs the repair"
     assert repair["before"]["params"] > BUDGET >= repair["after"]["params"]
     before = Genotype.from_dict(repair["genotype_before"])
     changed = sum(a != b for cell in ("normal", "reduce")

@@ -91,3 +91,39 @@ def layered_config(profile: str, profiles: Collection[str], load_profile: Callab
             value = (*current, *extra) if isinstance(current, tuple) else {**current, **extra}
             config = config.updated({field: value}, option)
     return config.validate()
+
+
+def _stacked(*decorators: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """One decorator applying ``decorators`` so the options appear in the order given."""
+    def decorate(function: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return decorate
+
+
+def settings_options(profile_choices: Sequence[str], profile_help: str,
+                     config_help: str) -> Callable[[Callable], Callable]:
+    """``--profile`` and ``--config``: where a command's settings start (search, train, sweep)."""
+    return _stacked(
+        click.option("--profile", type=click.Choice(profile_choices), default="auto", show_default=True,
+                     help=profile_help),
+        click.option("--config", "config_file", metavar="FILE", help=config_help))
+
+
+def plugin_options(cost_option_help: str = "Option for a cost provider, e.g. latency.table=table.json (repeatable)."
+                   ) -> Callable[[Callable], Callable]:
+    """``--cost-option`` and ``--block-plugin``: what every command that loads cost plugins accepts."""
+    return _stacked(
+        click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE", help=cost_option_help),
+        click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME",
+                     help="Do not load this plugin (entry-point name; repeatable)."))
+
+
+def run_directory_options(resume_help: str) -> Callable[[Callable], Callable]:
+    """``--runs-dir``, ``--run-dir``, ``--resume`` and ``--progress`` of the commands that write a run."""
+    return _stacked(
+        click.option("--runs-dir", default="runs", show_default=True, help="Where new run directories are created."),
+        click.option("--run-dir", metavar="DIR", help="Exact (new or empty) directory for this run."),
+        click.option("--resume", "resume_dir", metavar="RUN_DIR", help=resume_help),
+        click.option("--progress/--no-progress", default=True, help="Show progress bars."))

@@ -13,7 +13,8 @@ from ..errors import RapdartsError
 from ..progress import logs_above_bars
 from ..rundir import RunDirectory
 from ..search import ProgressiveSearch, SearchResult, default_extensions, load_resumable
-from .options import config_options, given, layered_config, parse_assignments
+from .options import (config_options, given, layered_config, parse_assignments, plugin_options,
+                      run_directory_options, settings_options)
 
 log = logging.getLogger("rapdarts")
 
@@ -62,23 +63,15 @@ def _report(result: SearchResult) -> None:
 
 
 @click.command("search")
-@click.option("--profile", type=click.Choice(PROFILE_CHOICES), default="auto", show_default=True,
-              help="Named settings: " + "; ".join(f"{k}: {v}" for k, v in PROFILE_HELP.items())
-              + "; auto: paper on CUDA, cpu otherwise.")
-@click.option("--config", "config_file", metavar="FILE", help="JSON or TOML settings (a run's config.json reruns it).")
+@settings_options(PROFILE_CHOICES, "Named settings: " + "; ".join(f"{k}: {v}" for k, v in PROFILE_HELP.items())
+                  + "; auto: paper on CUDA, cpu otherwise.", "JSON or TOML settings (a run's config.json reruns it).")
 @click.option("--cost", "cost_items", multiple=True, metavar="NAME=LAMBDA",
               help="Add lambda * expected cost NAME to the loss (repeatable; see 'rapdarts costs').")
 @click.option("--budget", "budget_items", multiple=True, metavar="NAME=VALUE",
               help="Resource budget the derived architecture must meet, e.g. params=3M or latency=4ms; the search "
               "adapts the cost's lambda itself (repeatable).")
-@click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
-              help="Option for a cost provider, e.g. latency.table=table.json (repeatable).")
-@click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME",
-              help="Do not load this plugin (entry-point name; repeatable).")
-@click.option("--runs-dir", default="runs", show_default=True, help="Where new run directories are created.")
-@click.option("--run-dir", metavar="DIR", help="Exact (new or empty) directory for this run.")
-@click.option("--resume", "resume_dir", metavar="RUN_DIR", help="Continue the interrupted search in RUN_DIR.")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@plugin_options()
+@run_directory_options("Continue the interrupted search in RUN_DIR.")
 @config_options(SearchConfig, skip=("costs", "profile", "cost_options", "block_plugins", "budgets"))
 def search_command(profile: str, config_file: str | None, cost_items: tuple[str, ...], budget_items: tuple[str, ...],
                    cost_option_items: tuple[str, ...], block_plugins: tuple[str, ...], runs_dir: str,

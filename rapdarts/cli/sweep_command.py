@@ -11,7 +11,7 @@ from ..config import SearchConfig
 from ..errors import RapdartsError
 from ..sweep import SweepOptions, load_sweep, plan_sweep, start_sweep
 from ..sweep_report import SweepResults
-from .options import config_options, given
+from .options import config_options, given, plugin_options, settings_options
 from .search_command import PROFILE_CHOICES, _pairs, resolve_config
 
 log = logging.getLogger("rapdarts")
@@ -54,12 +54,9 @@ def _report(results: SweepResults) -> None:
 @click.option("--sweeps-dir", default="sweeps", show_default=True, help="Where new sweep directories are created.")
 @click.option("--resume", "resume_dir", metavar="SWEEP_DIR", help="Continue an interrupted sweep; finished "
               "searches are not run again.")
-@click.option("--profile", type=click.Choice(PROFILE_CHOICES), default="auto", show_default=True,
-              help="Named search settings (see 'rapdarts search --help').")
-@click.option("--config", "config_file", metavar="FILE", help="JSON or TOML search settings.")
-@click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
-              help="Option for a cost provider, e.g. latency.table=table.json (repeatable).")
-@click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME", help="Do not load this plugin.")
+@settings_options(PROFILE_CHOICES, "Named search settings (see 'rapdarts search --help').",
+                  "JSON or TOML search settings.")
+@plugin_options()
 @config_options(SearchConfig, skip=SKIPPED)
 def sweep_command(cost: str | None, lambda_range: tuple[float, float] | None, samples: int,
                   budget_items: tuple[str, ...], refine: bool, refine_rounds: int, sampler_seed: int | None,

@@ -17,7 +17,7 @@ from ..rundir import RunDirectory
 from ..train import Trainer, load_resumable_training
 from ..trained import run_kind
 from ..train_config import TRAIN_PROFILE_HELP, TRAIN_PROFILES, TrainConfig, train_profile_config
-from .options import config_options, given, layered_config
+from .options import config_options, given, layered_config, plugin_options, run_directory_options, settings_options
 from .search_command import _pairs
 
 log = logging.getLogger("rapdarts")
@@ -61,18 +61,10 @@ def _new_run_dir(run_dir: str | None, runs_root: str) -> RunDirectory:
 
 @click.command("train")
 @click.argument("source", required=False, metavar="GENOTYPE")
-@click.option("--profile", type=click.Choice(PROFILE_CHOICES), default="auto", show_default=True,
-              help="Named settings: " + "; ".join(f"{k}: {v}" for k, v in TRAIN_PROFILE_HELP.items())
-              + "; auto: paper on CUDA, cpu otherwise.")
-@click.option("--config", "config_file", metavar="FILE", help="JSON or TOML settings (a run's config.json reruns it).")
-@click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
-              help="Option for a cost provider of the report, e.g. latency.table=table.json (repeatable).")
-@click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME",
-              help="Do not load this plugin (entry-point name; repeatable).")
-@click.option("--runs-dir", default="runs", show_default=True, help="Where new run directories are created.")
-@click.option("--run-dir", metavar="DIR", help="Exact (new or empty) directory for this run.")
-@click.option("--resume", "resume_dir", metavar="RUN_DIR", help="Continue the interrupted training in RUN_DIR.")
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@settings_options(PROFILE_CHOICES, "Named settings: " + "; ".join(f"{k}: {v}" for k, v in TRAIN_PROFILE_HELP.items())
+                  + "; auto: paper on CUDA, cpu otherwise.", "JSON or TOML settings (a run's config.json reruns it).")
+@plugin_options("Option for a cost provider of the report, e.g. latency.table=table.json (repeatable).")
+@run_directory_options("Continue the interrupted training in RUN_DIR.")
 @config_options(TrainConfig, skip=("profile", "cost_options", "block_plugins"))
 def train_command(source: str | None, profile: str, config_file: str | None, cost_option_items: tuple[str, ...],
                   block_plugins: tuple[str, ...], runs_dir: str, run_dir: str | None, resume_dir: str | None,
