@@ -52,7 +52,7 @@ def _stage_errors(run: Path, target, provider, config) -> list[dict]:
     """Per stage end: derived cost, derivation-aware prediction and 14-edge expectation (from the run files)."""
     import torch
 
-    from rapdarts.budget_cost import derived_expected_cost
+    from rapdarts.budget.derived_cost import derived_expected_cost
     from rapdarts.costs import CostEvaluator, CostTable, expected_cost
 
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -90,12 +90,12 @@ def main() -> None:
 
     from common import machine, report
     from rapdarts.budget import cost_range, target_for
-    from rapdarts.config import profile_config
+    from rapdarts.search.config import profile_config
     from rapdarts.costs import CostEvaluator, genotype_costs
     from rapdarts.costs.plugins import discover_providers
-    from rapdarts.genotype import Genotype
-    from rapdarts.sweep import dataset_info, draw_lambdas
-    from rapdarts.sweep_run import run_tasks
+    from rapdarts.space.genotype import Genotype
+    from rapdarts.sweep.plan import dataset_shape, draw_lambdas
+    from rapdarts.sweep.backends import run_tasks
 
     started = time.perf_counter()
     overrides = {"device": "cpu", "threads": 1, "dataset": args.dataset, "data_dir": args.data_dir,

@@ -37,13 +37,13 @@ def main() -> None:
     import torch
 
     from common import machine, report
-    from rapdarts.config import SearchConfig
+    from rapdarts.search.config import SearchConfig
     from rapdarts.costs import CostEvaluator, CostTable, ExpectedCost, TargetNetwork
     from rapdarts.costs.plugins import discover_providers
-    from rapdarts.loss import SearchLoss
-    from rapdarts.ops import primitives
-    from rapdarts.steps import SearchSteps
-    from rapdarts.supernet import SearchNetwork
+    from rapdarts.search.loss import SearchLoss
+    from rapdarts.space.ops import primitives
+    from rapdarts.search.optimizers import SearchOptimizers
+    from rapdarts.space.supernet import SearchNetwork
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

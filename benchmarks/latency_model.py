@@ -37,12 +37,12 @@ def main() -> None:
 
     from common import report
     from rapdarts.costs.target import TargetNetwork
-    from rapdarts.genotype import preset, preset_names
+    from rapdarts.space.genotype import preset, preset_names
     from rapdarts.latency.profile import profile, target_specs
     from rapdarts.latency.surrogate import LatencySurrogate, evaluate
     from rapdarts.latency.table import LatencyTable
     from rapdarts.latency.validate import plot_validation, validate
-    from rapdarts.ondevice import TimingSettings, device_name
+    from rapdarts.deploy.ondevice import TimingSettings, device_name
 
     torch.set_num_threads(1)
     settings = TimingSettings(intra_threads=args.threads, optimization=args.optimization, repeats=args.repeats,

@@ -37,9 +37,9 @@ def measure_stage(args: argparse.Namespace) -> dict:
     import torch
 
     from common import peak_rss_gb
-    from rapdarts.config import SearchConfig
-    from rapdarts.steps import SearchSteps
-    from rapdarts.supernet import SearchNetwork
+    from rapdarts.search.config import SearchConfig
+    from rapdarts.search.optimizers import SearchOptimizers
+    from rapdarts.space.supernet import SearchNetwork
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

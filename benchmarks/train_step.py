@@ -41,10 +41,10 @@ def measure_preset(name: str, args: argparse.Namespace) -> dict:
     """Median seconds of one training step of ``name``'s evaluation network, and images/s."""
     import torch
 
-    from rapdarts.genotype import preset
-    from rapdarts.network import EvalNetwork, count_parameters
-    from rapdarts.train_config import TrainConfig
-    from rapdarts.train_steps import TrainSteps
+    from rapdarts.space.genotype import preset
+    from rapdarts.space.network import EvalNetwork, count_parameters
+    from rapdarts.train.config import TrainConfig
+    from rapdarts.train.step import TrainingStep
 
     device = torch.device(args.device)
     paper = TrainConfig()
@@ -100,9 +100,9 @@ def cifar_subset_run(args: argparse.Namespace) -> tuple[dict, str]:
     import torch
 
     from common import machine
-    from rapdarts.genotype import preset
-    from rapdarts.train import train
-    from rapdarts.train_config import TrainConfig
+    from rapdarts.space.genotype import preset
+    from rapdarts.api import train
+    from rapdarts.train.config import TrainConfig
 
     if not (Path(args.data_dir) / "train").is_dir():
         raise SystemExit(f"CIFAR-10 subset not found in {args.data_dir} (expected train/ and test/ folders)")

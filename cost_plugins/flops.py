@@ -1,98 +1,11 @@
-"""``flops``: fvcore's ``FlopCountAnalysis`` of the op at its input shape.
-
-Convention (fvcore's): one fused multiply-add counts as one flop, so conv and linear flops are
-MACs; an eval-mode BN counts one per element (two if affine). Ops fvcore does not count are
-handled explicitly, never silently:
-
-* ``max_pool2d`` / ``avg_pool2d`` (fvcore: unsupported): one per window element per output,
-  ``outputs * k^2`` (comparisons or additions);
-* ``add`` (node sums; fvcore: unsupported): one per output element;
-* ``relu``, ``cat``, ``slice``, ``pad``, dropout (fvcore: ignored on purpose): zero;
-* ``none``: zero without tracing.
-
-Any other op fvcore reports as unsupported is an error naming the op, so a new op cannot be
-silently priced at zero. Checked with fvcore 0.1.5.post20221221 on torch 2.14: it works; its
-import emits a FutureWarning about ``torch.jit.script`` (harmless, filtered here).
-"""
+"""``flops``: fvcore's multiply-add count of an op (:mod:`rapdarts.costs.flops`), as a plugin."""
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections import Counter
-from typing import Any
-
-import torch
-
-from rapdarts.costs import CostProvider, OpSpec, build_module, example_input
+from rapdarts.costs.flops import flops_provider
 from rapdarts.hookspecs import hookimpl
-
-VERSION = "fvcore-0.1.5-1"
-
-
-def _output_elements(outputs: list[Any]) -> int:
-    from fvcore.nn.jit_handles import get_shape
-
-    return math.prod(get_shape(outputs[0]))
-
-
-def _constant_ints(value: Any) -> list[int]:
-    """A traced ``int[]`` argument: a constant, or a ``prim::ListConstruct`` of constants."""
-    constant = value.toIValue()
-    if constant is not None:
-        return list(constant)
-    return [item.toIValue() for item in value.node().inputs()]
-
-
-def _pool(inputs: list[Any], outputs: list[Any]) -> Counter:
-    kernel = _constant_ints(inputs[1])
-    return Counter({"pool": _output_elements(outputs) * math.prod(kernel)})
-
-
-def _elementwise(inputs: list[Any], outputs: list[Any]) -> Counter:
-    return Counter({"add": _output_elements(outputs)})
-
-
-EXTRA_HANDLES = {
-    "aten::max_pool2d": _pool,
-    "aten::avg_pool2d": _pool,
-    "aten::add": _elementwise,
-    "aten::add_": _elementwise,
-    "aten::constant_pad_nd": None,
-    "aten::pad": None,
-    "aten::dropout": None,
-}
-
-
-def flop_analysis(module: torch.nn.Module, inputs: torch.Tensor):
-    """A configured ``FlopCountAnalysis`` (project handles, no warnings printed)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        from fvcore.nn import FlopCountAnalysis
-
-    analysis = FlopCountAnalysis(module.eval(), inputs).set_op_handle(**EXTRA_HANDLES)
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    return analysis
-
-
-def count_flops(module: torch.nn.Module, inputs: torch.Tensor) -> float:
-    analysis = flop_analysis(module, inputs)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        total = analysis.total()
-    unsupported = analysis.unsupported_ops()
-    if unsupported:
-        raise ValueError(f"fvcore cannot count {', '.join(sorted(unsupported))}; add a handle in cost_plugins/flops.py")
-    return float(total)
-
-
-def op_flops(spec: OpSpec) -> float:
-    if spec.op == "none":
-        return 0.0
-    return count_flops(build_module(spec), example_input(spec))
 
 
 @hookimpl
 def rapdarts_cost_providers():
-    return [CostProvider("flops", "flops (multiply-adds)", "fvcore FlopCountAnalysis, one multiply-add = one flop",
-                         op_flops, VERSION)]
+    return [flops_provider()]

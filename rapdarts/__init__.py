@@ -1,36 +1,44 @@
 """rapdarts: resource-aware progressive differentiable architecture search (RAPDARTS).
 
+The package follows the data path, one subpackage per stage, each importing only from the layers
+below it (the order is enforced by import-linter; see ``[tool.importlinter]`` in ``pyproject.toml``)::
+
+    cli          the command line: options -> configs -> the API below
+    sweep        many searches with lambda drawn log-uniformly (the paper's procedure), local or on Ray
+    api          search() / train() with everything a config asks for: providers, penalties, report costs
+    train        training a genotype, its report (error, size, costs, latency), checkpoints, comparisons
+    budget       budgets met in one search: dual ascent, derivation-aware cost, floor, repair
+    latency      latency lookup tables: profiling, calibration, surrogate, validation
+    costs | search   costs (op specs, plugins, tables, fixed-lambda penalty) | the P-DARTS search loop
+    deploy       ONNX export checked against torch, ONNX Runtime timing (torch-free on devices)
+    space        ops, cell layout, genotypes, the supernet and the evaluation network
+    (base)       errors, settings, data, run directories, devices, seeds, schedules, evaluation, plots,
+                 the plugin hookspecs and the search-extension protocol
+
 The public API is what ``__all__`` lists; everything else is an implementation detail.
 """
 
-__version__ = "0.1.0"
-
-from .config import PROFILES, SearchConfig, profile_config
-from .derive import derive_genotype
-from .errors import RapdartsError
-from .genotype import Genotype, load_genotype, preset, preset_names
-from .loss import LossTerm, SearchLoss
-from .network import EvalNetwork, ParameterCount, count_parameters
-from .ops import build_op, primitives, register_op
-from .search import ProgressiveSearch, SearchExtension, SearchResult, load_resumable, resume, search
-from .supernet import MixedOp, SearchNetwork
-from .sweep import SweepOptions, load_sweep, plan_sweep, resume_sweep, start_sweep
-from .train import TrainResult, Trainer, load_resumable_training, resume_training, train
-from .train_config import TrainConfig, train_profile_config
-from .trained import load_trained
+from rapdarts.version import __version__
+from rapdarts.api import (load_resumable, load_resumable_training, prepare_search, prepare_training, resume,
+                          resume_training, search, search_extensions, train)
+from rapdarts.data import DataShape
+from rapdarts.errors import RapdartsError
+from rapdarts.extensions import LossTerm, SearchExtension
+from rapdarts.search import PROFILES, ProgressiveSearch, SearchConfig, SearchLoss, SearchResult, derive_genotype
+from rapdarts.search import profile_config
+from rapdarts.space import (EvalNetwork, Genotype, MixedOp, ParameterCount, SearchNetwork, build_op, count_parameters,
+                            load_genotype, preset, preset_names, primitives, register_op)
+from rapdarts.sweep import SweepOptions, load_sweep, plan_sweep, resume_sweep, start_sweep
+from rapdarts.train import TrainConfig, TrainedWeights, Trainer, TrainResult, load_trained, train_profile_config
 
 __all__ = [
-    "PROFILES", "SearchConfig", "profile_config",
-    "derive_genotype",
-    "RapdartsError",
-    "Genotype", "load_genotype", "preset", "preset_names",
-    "LossTerm", "SearchLoss",
-    "EvalNetwork", "ParameterCount", "count_parameters",
-    "build_op", "primitives", "register_op",
-    "ProgressiveSearch", "SearchExtension", "SearchResult", "load_resumable", "resume", "search",
-    "MixedOp", "SearchNetwork",
+    "__version__",
+    "load_resumable", "load_resumable_training", "prepare_search", "prepare_training", "resume", "resume_training",
+    "search", "search_extensions", "train",
+    "DataShape", "RapdartsError", "LossTerm", "SearchExtension",
+    "PROFILES", "ProgressiveSearch", "SearchConfig", "SearchLoss", "SearchResult", "derive_genotype", "profile_config",
+    "EvalNetwork", "Genotype", "MixedOp", "ParameterCount", "SearchNetwork", "build_op", "count_parameters",
+    "load_genotype", "preset", "preset_names", "primitives", "register_op",
     "SweepOptions", "load_sweep", "plan_sweep", "resume_sweep", "start_sweep",
-    "TrainResult", "Trainer", "load_resumable_training", "resume_training", "train",
-    "TrainConfig", "train_profile_config",
-    "load_trained",
+    "TrainConfig", "TrainedWeights", "Trainer", "TrainResult", "load_trained", "train_profile_config",
 ]

@@ -1,5 +1,5 @@
 """``python -m rapdarts`` runs the CLI."""
 
-from .cli import run
+from rapdarts.cli import run
 
 run()

@@ -15,16 +15,37 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import RapdartsError
+from rapdarts.errors import RapdartsError
 
 CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What a network is built for: number of classes and the ``in_channels x H x W`` input."""
+
+    num_classes: int = 10
+    in_channels: int = 3
+    image_size: tuple[int, int] = (32, 32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"num_classes": self.num_classes, "in_channels": self.in_channels,
+                "image_size": list(self.image_size)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataShape:
+        return cls(int(data["num_classes"]), int(data["in_channels"]), tuple(int(s) for s in data["image_size"]))
+
+    def describe(self) -> str:
+        return f"{self.num_classes} classes, {self.in_channels}x{self.image_size[0]}x{self.image_size[1]} input"
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,10 @@ class ImageData:
     @property
     def image_size(self) -> tuple[int, int]:
         return tuple(self.images.shape[-2:])  # type: ignore[return-value]
+
+    @property
+    def shape(self) -> DataShape:
+        return DataShape(self.num_classes, self.in_channels, self.image_size)
 
     def subset(self, indices: torch.Tensor) -> ImageData:
         return replace(self, images=self.images[indices], labels=self.labels[indices])

@@ -1,4 +1,8 @@
-"""The whole plugin API of rapdarts: hook specifications (pluggy project name ``rapdarts``).
+"""The plugin API of rapdarts: hook specifications (pluggy project name ``rapdarts``).
+
+Plugins contribute resource costs; how a search turns costs into penalties is the second
+extension surface, :mod:`rapdarts.extensions`. Every hook below is documented in the README
+(section "Plugin hooks") under its exact signature, and a test keeps the two in step.
 
 Plugins are found through the Python entry-point group ``rapdarts``; a plugin is any module or
 object with functions marked ``@hookimpl``. The built-in cost providers in ``cost_plugins/`` are
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .costs.provider import CostProvider
+    from rapdarts.costs.provider import CostProvider
 
 PROJECT = "rapdarts"
 ENTRY_POINT_GROUP = "rapdarts"

@@ -16,14 +16,19 @@ Layout of a search run::
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .atomic import atomic_write, atomic_write_json, atomic_write_text
-from .errors import RapdartsError
+from rapdarts.atomic import atomic_write, atomic_write_json, atomic_write_text
+from rapdarts.errors import RapdartsError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
 class RunDirectory:
@@ -33,20 +38,52 @@ class RunDirectory:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._fresh_name: tuple[Path, str, str] | None = None
 
     @classmethod
-    def create(cls, root: str | Path = "runs", prefix: str = "search") -> RunDirectory:
-        """A new, empty directory ``root/prefix-YYYYmmdd-HHMMSS[-N]``."""
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    def new(cls, path: str | Path | None = None, root: str | Path = "runs", prefix: str = "search") -> RunDirectory:
+        """The directory of a new run; nothing is created until :meth:`create` (when the run starts).
+
+        ``path`` must be new or empty. Without it, a fresh ``root/prefix-YYYYmmdd-HHMMSS[-N]`` is named.
+        """
+        if path is not None:
+            cls.refuse_used(path, "sweep directory" if prefix == "sweep" else "run directory")
+            return cls(path)
         root = Path(root)
-        for attempt in range(1000):
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        directory = cls(root / f"{prefix}-{stamp}")
+        directory._fresh_name = (root, prefix, stamp)
+        directory.path = directory._free_path(0)
+        return directory
+
+    def _free_path(self, first: int) -> Path:
+        root, prefix, stamp = self._fresh_name  # type: ignore[misc]
+        for attempt in range(first, first + 1000):
             path = root / (f"{prefix}-{stamp}" + (f"-{attempt}" if attempt else ""))
+            if not path.exists():
+                return path
+        raise RapdartsError(f"cannot name a new run directory under {root}")
+
+    @staticmethod
+    def refuse_used(path: str | Path, kind: str = "run directory") -> None:
+        """A one-line error if ``path`` already holds files (a finished or interrupted run, say)."""
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise RapdartsError(f"{kind} {path} already has files; choose a new one, or continue it with "
+                                f"--resume {path}")
+
+    def create(self) -> Path:
+        """Create the directory (idempotent); a freshly named one that appeared meanwhile gets the next name."""
+        if self._fresh_name is None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            return self.path
+        while True:
             try:
-                path.mkdir(parents=True)
-                return cls(path)
+                self.path.mkdir(parents=True)
+                self._fresh_name = None
+                return self.path
             except FileExistsError:
-                continue
-        raise RapdartsError(f"cannot create a run directory under {root}")
+                self.path = self._free_path(1)
 
     @classmethod
     def existing(cls, path: str | Path) -> RunDirectory:
@@ -54,6 +91,19 @@ class RunDirectory:
         if not path.is_dir():
             raise RapdartsError(f"run directory {path} does not exist")
         return cls(path)
+
+    @contextmanager
+    def log_to(self, name: str) -> Iterator[None]:
+        """Copy the ``rapdarts`` log into ``name`` in this directory while the block runs."""
+        handler = logging.FileHandler(self.file(name))
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger = logging.getLogger("rapdarts")
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
 
     def file(self, name: str) -> Path:
         return self.path / name

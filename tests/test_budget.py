@@ -8,19 +8,26 @@ from pathlib import Path
 import pytest
 import torch
 
-from rapdarts.budget import dual_step, parse_budget_value
+from rapdarts.api import resume, search
+from rapdarts.budget import BudgetPenalty, dual_step, parse_budget_value
 from rapdarts.cli import main
-from rapdarts.config import profile_config
 from rapdarts.costs import TargetNetwork, genotype_costs
 from rapdarts.costs.plugins import discover_providers
-from rapdarts.genotype import Genotype
-from rapdarts.search import resume, search
+from rapdarts.data import DataShape
+from rapdarts.errors import RapdartsError
+from rapdarts.search.config import profile_config
+from rapdarts.search.derive import derive_genotype
+from rapdarts.space.genotype import Genotype
+from rapdarts.space.layout import edge_sources
+from rapdarts.space.ops import primitives
 
 # Seconds-long: one cell per stage, 250 class-balanced images, 125 each for weights and alphas (3 steps of 32).
 SMALL = {"device": "cpu", "threads": 1, "epochs": 2, "warmup_epochs": 1, "train_subset": 256, "cells": (1, 1, 1)}
 BUDGET = 1.5e6  # parameters; the cheapest derivable network (digits, C=36, 20 cells) has 1,368,190
 # A budget and a fixed-lambda cost together (lambda 0: measured and reported, no pressure).
 WITH_BUDGET = {**SMALL, "budgets": {"params": "1.5M"}, "costs": {"flops": 0.0}}
+DIGITS = DataShape(10, 1, (8, 8))
+EDGES = len(edge_sources())
 
 
 def _lines(path: Path) -> list[dict]:
@@ -49,7 +56,7 @@ def test_budget_values_with_units(text, unit, value):
     ("0", "must be a positive"), ("-3M", "expected a number"),
 ])
 def test_bad_budget_values(text, message):
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(RapdartsError, match=message):
         parse_budget_value("params", text, "parameters")
 
 
@@ -68,7 +75,7 @@ def test_one_search_meets_a_budget_that_the_start_misses(budget_search):
     summary = json.loads((budget_search.run_dir / "budgets.json").read_text())["budgets"]["params"]
     assert summary["searched"] == last["genotype_cost"]["params"] <= 1.05 * BUDGET  # the search itself got close
     params = discover_providers().get("params")
-    final = genotype_costs(budget_search.genotype, [params], TargetNetwork(36, 20, 10, 1, (8, 8)))["params"]
+    final = genotype_costs(budget_search.genotype, [params], TargetNetwork(DIGITS))["params"]
     assert summary["final"] == final <= BUDGET and summary["meets"]  # and the final genotype meets it
     assert summary["meets_without_repair"] == (summary["searched"] <= BUDGET)
     ends = json.loads((budget_search.run_dir / "budgets.json").read_text())["stage_ends"]
@@ -78,15 +85,41 @@ def test_one_search_meets_a_budget_that_the_start_misses(budget_search):
     assert set(last["expected_cost"]) == set(last["predicted_cost"]) == {"params", "flops"} != set(last["budgets"])
 
 
-def test_repair_changes_only_what_the_budget_needs(budget_search):
-    repair = json.loads((budget_search.run_dir / "budgets.json").read_text())["repair"]
-    # This seeded search ends a little over budget by itself (deterministic on CPU), so the repair ran.
-    assert repair is not None, "the search met the budget unaided; choose a config that needs the repair"
-    assert repair["before"]["params"] > BUDGET >= repair["after"]["params"]
-    before = Genotype.from_dict(repair["genotype_before"])
-    changed = sum(a != b for cell in ("normal", "reduce")
-                  for a, b in zip(before.cell(cell)[0], budget_search.genotype.cell(cell)[0]))
-    assert 1 <= changed <= 2 * len(repair["moves"])
+def _penalty(budget: str) -> BudgetPenalty:
+    penalty = BudgetPenalty(profile_config("tiny").updated({"budgets": {"params": budget}}), discover_providers())
+    penalty.prepare(DIGITS)
+    return penalty
+
+
+class _Probabilities:
+    """Stands in for the last stage's supernet: the final genotype's repair reads only its probabilities."""
+
+    def __init__(self, probs):
+        self.probs = probs
+
+    def probabilities(self):
+        return self.probs
+
+
+def test_repair_changes_only_what_the_budget_needs():
+    """One dil_conv_3x3 on an all-pooling genotype puts it one parameter over budget: one change fixes it."""
+    ops = primitives()
+    candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
+    probs = {cell: torch.full((EDGES, len(ops)), 0.05) for cell in candidates}
+    for cell in candidates:
+        probs[cell][:, ops.index("max_pool_3x3")] = 0.5
+    probs["normal"][0, ops.index("dil_conv_3x3")] = 0.6  # node 2 keeps edge 0 whatever its op
+    genotype = derive_genotype(candidates, probs)
+    params = discover_providers().get("params")
+    cost = genotype_costs(genotype, [params], TargetNetwork(DIGITS))["params"]
+    assert cost > 1_368_190  # the all-pooling floor
+    penalty = _penalty(str(int(cost) - 1))
+    repaired = penalty.final_genotype(_Probabilities(probs), candidates, genotype)
+    repair = penalty.repair
+    assert repair["before"]["params"] == cost > cost - 1 >= repair["after"]["params"]
+    assert repair["moves"] == [{"cell": "normal", "from": ["dil_conv_3x3", 0], "to": ["max_pool_3x3", 0]}]
+    assert repaired.normal[1:] == genotype.normal[1:] and repaired.reduce == genotype.reduce
+    assert Genotype.from_dict(repair["genotype_before"]) == genotype
 
 
 def test_budget_search_resumes_bit_identically(budget_search, tmp_path):
@@ -125,13 +158,12 @@ def test_bad_budgets_fail_before_the_search_starts(args, message, capsys, tmp_pa
 
 
 def test_each_budget_has_its_own_multiplier():
-    from rapdarts.budget import BudgetExtension
-    from rapdarts.ops import primitives
-    from rapdarts.supernet import SearchNetwork
+    from rapdarts.space.supernet import SearchNetwork
 
     config = profile_config("tiny").updated({"budgets": {"params": "2M", "flops": "20M"}, "budget_step": 0.5})
-    extension = BudgetExtension(config)
-    candidates = tuple(tuple(primitives()) for _ in range(14))
+    extension = BudgetPenalty(config, discover_providers())
+    extension.prepare(DIGITS)
+    candidates = tuple(tuple(primitives()) for _ in range(EDGES))
     model = SearchNetwork(4, 10, 1, candidates, candidates, in_channels=1, image_size=(8, 8))
     terms = {term.name: term for term in extension.loss_terms(model, 0)}
     assert set(terms) == {"params", "flops"} and all(term.weight == 0.0 for term in terms.values())
@@ -145,25 +177,14 @@ def test_each_budget_has_its_own_multiplier():
 
 def test_repair_may_use_ops_pruned_before_the_last_stage():
     """Both edges of the first node are always kept; pruning left them only convolutions."""
-    from rapdarts.budget import BudgetExtension
-
-    config = profile_config("tiny").updated({"budgets": {"params": "1.4M"}})
-    extension = BudgetExtension(config)
-    extension._target = TargetNetwork(36, 20, 10, 1, (8, 8))
+    extension = _penalty("1.4M")
     convs, pools = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3"), ("none", "max_pool_3x3", "avg_pool_3x3")
-    candidates = {"normal": (convs, convs) + (pools,) * 12, "reduce": (pools,) * 14}
-    probs = {cell: torch.full((14, 3), 1 / 3) for cell in candidates}
-
-    class Model:
-        def probabilities(self):
-            return probs
-
-    from rapdarts.derive import derive_genotype
-
+    candidates = {"normal": (convs, convs) + (pools,) * (EDGES - 2), "reduce": (pools,) * EDGES}
+    probs = {cell: torch.full((EDGES, 3), 1 / 3) for cell in candidates}
     genotype = derive_genotype(candidates, probs)
     assert [op for op, _ in genotype.normal[:2]] == ["sep_conv_3x3", "sep_conv_3x3"]
-    repaired = extension.final_genotype(Model(), candidates, genotype)
+    repaired = extension.final_genotype(_Probabilities(probs), candidates, genotype)
     params = discover_providers().get("params")
-    assert genotype_costs(repaired, [params], extension._target)["params"] == 1_368_190  # the floor
+    assert genotype_costs(repaired, [params], extension.target)["params"] == 1_368_190  # the floor
     assert {op for op, _ in repaired.normal[:2]} <= {"max_pool_3x3", "avg_pool_3x3", "skip_connect"}
     assert extension.repair["before"]["params"] > 1.4e6

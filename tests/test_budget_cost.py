@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rapdarts.budget_cost import (cell_expected_cost, derived_cost, derived_expected_cost, extreme_cost,
-                                  node_edges, selectable_ops, top2_probability)
+from rapdarts.budget.derived_cost import (cell_expected_cost, derived_cost, derived_expected_cost, extreme_cost,
+                                          selectable_ops, top2_probability)
+from rapdarts.space.layout import node_edges
 from rapdarts.costs import CostEvaluator, CostProvider, CostTable, TargetNetwork, expected_cost, genotype_costs
 from rapdarts.costs.plugins import discover_providers
-from rapdarts.derive import derive_genotype
-from rapdarts.ops import primitives
+from rapdarts.data import DataShape
+from rapdarts.search.derive import derive_genotype
+from rapdarts.space.ops import primitives
 
 OPS = tuple(primitives())
 CANDIDATES = {cell: tuple(OPS for _ in range(14)) for cell in ("normal", "reduce")}
@@ -45,7 +47,7 @@ def test_derivation_aware_cost_predicts_the_eight_kept_edges_not_all_fourteen():
 def test_prediction_tracks_derived_params_better_than_the_plain_expectation():
     """On random alphas of any scale, with the real params costs, the skip rule and 'none'."""
     params = discover_providers().get("params")
-    target = TargetNetwork(36, 20, 10, 3, (32, 32))
+    target = TargetNetwork()
     evaluator = CostEvaluator(use_disk=False)
     table = CostTable.build(params, target, CANDIDATES, evaluator)
     generator = torch.Generator().manual_seed(0)
@@ -92,7 +94,13 @@ def test_top2_probability_is_plackett_luce():
 
 
 def test_keep_probabilities_sum_to_two_per_node():
+    """Each node keeps two edges, so the keep probabilities of its incoming edges sum to exactly two."""
     assert [len(edges) for edges in node_edges()] == [2, 3, 4, 5]
+    generator = torch.Generator().manual_seed(3)
+    z = torch.randn(14, dtype=torch.float64, generator=generator)
+    for edges in node_edges():
+        keep = top2_probability(z[list(edges)])
+        assert float(keep.sum()) == pytest.approx(2.0) and bool(((0 <= keep) & (keep <= 1)).all())
 
 
 def test_gradients_match_finite_differences():
@@ -119,11 +127,11 @@ def test_floor_and_ceiling_are_the_cheapest_and_dearest_derivable_genotypes():
 
 
 def test_params_floor_is_the_parameter_count_of_an_all_pooling_network():
-    from rapdarts.genotype import Genotype
-    from rapdarts.network import EvalNetwork, count_parameters
+    from rapdarts.space.genotype import Genotype
+    from rapdarts.space.network import EvalNetwork, count_parameters
 
     params = discover_providers().get("params")
-    target = TargetNetwork(36, 20, 10, 1, (8, 8))  # the digits dataset's evaluation network
+    target = TargetNetwork(DataShape(10, 1, (8, 8)))  # the digits dataset's evaluation network
     table = CostTable.build(params, target, CANDIDATES, CostEvaluator(use_disk=False))
     pools = tuple(("max_pool_3x3", i) for i in (0, 1, 0, 1, 0, 1, 0, 1))
     network = EvalNetwork(Genotype(pools, (2, 3, 4, 5), pools, (2, 3, 4, 5)), 36, 10, 20, auxiliary=False,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from rapdarts.budget_repair import kept_edges, repair_genotype
+from rapdarts.budget.repair import kept_edges, repair_genotype
 from rapdarts.costs import CostProvider, CostTable
-from rapdarts.derive import derive_genotype
-from rapdarts.ops import primitives
+from rapdarts.search.derive import derive_genotype
+from rapdarts.space.ops import primitives
 
 OPS = tuple(primitives())
 CANDIDATES = {cell: tuple(OPS for _ in range(14)) for cell in ("normal", "reduce")}

@@ -6,10 +6,11 @@ import json
 
 from rapdarts.cli import main
 from rapdarts.costs import CostProvider, TargetNetwork, discover_providers
+from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
-from rapdarts.genotype import preset
+from rapdarts.space.genotype import preset
 from rapdarts.hookspecs import hookimpl
-from rapdarts.report import cost_report, format_report, select_providers
+from rapdarts.train.report import cost_report, format_report, select_providers
 
 
 def test_compare_a_trained_and_a_searched_run(tiny_training, tiny_search, tmp_path, capsys):
@@ -53,9 +54,9 @@ class NeedsTable:
 
 def test_a_failing_provider_is_reported_not_fatal(tiny_training):
     discovered = discover_providers(plugins=[NeedsTable()])
-    assert [p.name for p in select_providers(providers=discovered)][:2] == ["params", "flops"]  # usual order first
-    providers = select_providers(("params", "flops", "needs_table"), providers=discovered)
-    target = TargetNetwork(4, 5, 10, 1, (8, 8))
+    assert [p.name for p in select_providers((), discovered)][:2] == ["params", "flops"]  # usual order first
+    providers = select_providers(("params", "flops", "needs_table"), discovered)
+    target = TargetNetwork(DataShape(10, 1, (8, 8)), 4, 5)
     costs = cost_report(preset("PDARTS"), providers, target)
     assert costs["needs_table"] == {"error": "needs_table needs --cost-option needs_table.file=FILE", "unit": "ms",
                                     "package": "in-process"}

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from rapdarts.config import PROFILES, SearchConfig, load_config_file, profile_config
+from rapdarts.search.config import PROFILES, SearchConfig, profile_config
+from rapdarts.settings import load_config_file
 from rapdarts.errors import RapdartsError
 
 

@@ -14,7 +14,8 @@ import pytest
 from rapdarts.cli import main
 from rapdarts.costs import CostEvaluator, TargetNetwork, genotype_costs
 from rapdarts.costs.plugins import discover_providers
-from rapdarts.search import search
+from rapdarts.api import search
+from rapdarts.data import DataShape
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ def test_lambda_zero_reproduces_the_cost_free_search_exactly(tiny_search, tiny_c
 def test_a_large_params_lambda_drives_the_search_to_parameter_free_ops(tiny_config, tmp_path):
     result = search(tiny_config.updated({"costs": {"params": 1e-3}}), run_dir=tmp_path, show_progress=False)
     params = discover_providers().get("params")
-    target = TargetNetwork(36, 20, 10, 1, (8, 8))
+    target = TargetNetwork(DataShape(10, 1, (8, 8)))
     cost = genotype_costs(result.genotype, [params], target, CostEvaluator(use_disk=False))["params"]
     fixed = sum(params.cost(spec) for spec in target.fixed_specs())
     assert cost == fixed, f"cells still hold {cost - fixed:,.0f} parameters: {result.genotype.describe()}"

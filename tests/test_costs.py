@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cost_plugins.flops import count_flops
-from cost_plugins.params import parameter_count
+from rapdarts.costs.flops import count_flops
+from rapdarts.costs.params import parameter_count
 from rapdarts.costs import (CostEvaluator, CostProvider, CostTable, OpSpec, TargetNetwork, build_module,
                             expected_cost, genotype_costs)
 from rapdarts.costs.plugins import discover_providers
 from rapdarts.costs.spec import FIXED_OPS
+from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
-from rapdarts.genotype import preset
-from rapdarts.network import EvalNetwork, count_parameters
-from rapdarts.ops import primitives
+from rapdarts.space.genotype import preset
+from rapdarts.space.network import EvalNetwork, count_parameters
+from rapdarts.space.ops import primitives
 
 CELL_SPECS = [OpSpec(op, 12, 12, stride, 8, 8, network=network)
               for op in primitives() for stride in (1, 2) for network in ("eval", "search")]
@@ -33,13 +34,12 @@ def test_analytic_params_equal_the_instantiated_module(spec):
 
 
 @pytest.mark.parametrize("name", ["DARTS_V1", "DARTS_V2", "PDARTS"])
-@pytest.mark.parametrize("target", [TargetNetwork(), TargetNetwork(16, 8, 10, 1, (8, 8))], ids=["cifar", "digits"])
+@pytest.mark.parametrize("target", [TargetNetwork(), TargetNetwork(DataShape(10, 1, (8, 8)), 16, 8)], ids=["cifar", "digits"])
 def test_genotype_costs_equal_whole_network_counts(name, target):
     """Op-by-op sums equal counting the whole built network: the layout and specs are right."""
     providers = discover_providers().select(["params", "flops"])
     costs = genotype_costs(preset(name), providers, target, CostEvaluator(use_disk=False))
-    network = EvalNetwork(preset(name), target.C, target.num_classes, target.layers, auxiliary=False,
-                          in_channels=target.in_channels, image_size=target.image_size).eval()
+    network = target.build(preset(name)).eval()
     assert costs["params"] == count_parameters(network).without_auxiliary
     example = torch.randn(1, target.in_channels, *target.image_size)
     assert costs["flops"] == count_flops(network, example)
@@ -83,7 +83,7 @@ def test_expected_cost_gradient_is_equation_8():
 
 def test_cost_table_sums_each_edge_over_the_cells_of_its_type():
     provider = discover_providers().get("params")
-    target = TargetNetwork(C=8, layers=5, num_classes=10, in_channels=1, image_size=(8, 8))
+    target = TargetNetwork(DataShape(10, 1, (8, 8)), init_channels=8, cells=5)
     candidates = {cell: [("none", "sep_conv_3x3", "skip_connect")] * 14 for cell in ("normal", "reduce")}
     table = CostTable.build(provider, target, candidates, CostEvaluator(use_disk=False))
     assert table.tables["normal"].shape == (14, 3)

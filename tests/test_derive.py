@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rapdarts.derive import derive_cell, derive_genotype
+from rapdarts.search.derive import derive_cell, derive_genotype
 
 OPS = ("none", "skip_connect", "sep_conv_3x3")
 

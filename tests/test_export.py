@@ -12,11 +12,12 @@ from PIL import Image
 
 from rapdarts.cli import main
 from rapdarts.errors import RapdartsError
-from rapdarts.export import export_checked
-from rapdarts.genotype import preset
-from rapdarts.network import EvalNetwork
-from rapdarts.onnx_tools import TimingSettings, make_session, run_session
-from rapdarts.trained import DataShape, load_state, load_trained
+from rapdarts.deploy.export import export_checked
+from rapdarts.space.genotype import preset
+from rapdarts.space.network import EvalNetwork
+from rapdarts.deploy.onnx_export import TimingSettings, make_session, run_session
+from rapdarts.data import DataShape
+from rapdarts.train.checkpoint import load_state, load_trained
 
 
 def _error_of(args, capsys) -> tuple[int, str]:
@@ -42,7 +43,7 @@ def test_export_of_a_trained_run_reproduces_its_logits(tiny_training, tmp_path, 
 
 def test_export_of_a_genotype_is_an_untrained_network_of_the_requested_shape(tmp_path, capsys):
     path = tmp_path / "m.onnx"
-    assert main(["export", "DARTS_V2", "--onnx", str(path), "--channels", "4", "--layers", "5", "--classes", "7",
+    assert main(["export", "DARTS_V2", "--onnx", str(path), "--init-channels", "4", "--cells", "5", "--classes", "7",
                  "--in-channels", "1", "--image-size", "16", "--batch", "2"]) == 0
     assert "UNTRAINED" in capsys.readouterr().out
     out = run_session(make_session(path, TimingSettings()), np.zeros((2, 1, 16, 16), np.float32))
@@ -51,7 +52,7 @@ def test_export_of_a_genotype_is_an_untrained_network_of_the_requested_shape(tmp
 
 def test_export_of_a_search_run_takes_the_dataset_shape_from_the_run(tiny_search, tmp_path, capsys):
     path = tmp_path / "m.onnx"
-    assert main(["export", str(tiny_search.run_dir), "--onnx", str(path), "--channels", "4", "--layers", "5"]) == 0
+    assert main(["export", str(tiny_search.run_dir), "--onnx", str(path), "--channels", "4", "--layers", "5"]) == 0  # the former names still work
     inputs = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in inputs] == [1, 1, 8, 8]  # digits: 1 channel, 8x8
 
@@ -65,7 +66,7 @@ def test_export_check_catches_a_mismatch():
             self.calls = getattr(self, "calls", 0) + 1
             return logits + (0.5 if self.calls > 1 else 0.0), aux
 
-    model = Drifting(preset("PDARTS"), C=4, layers=5, auxiliary=False, in_channels=1, image_size=(8, 8))
+    model = Drifting(preset("PDARTS"), init_channels=4, cells=5, auxiliary=False, in_channels=1, image_size=(8, 8))
     with pytest.raises(RapdartsError, match="differs from torch by 0.5"):
         export_checked(model, DataShape(10, 1, (8, 8)))
 
@@ -80,7 +81,7 @@ def test_evaluate_reproduces_the_final_test_accuracy(tiny_training, capsys):
 
 
 def test_weights_of_another_width_are_a_one_line_error(tiny_training):
-    wider = EvalNetwork(preset("PDARTS"), C=6, layers=5, in_channels=1, image_size=(8, 8))
+    wider = EvalNetwork(preset("PDARTS"), init_channels=6, cells=5, in_channels=1, image_size=(8, 8))
     with pytest.raises(RapdartsError, match="do not fit the network") as error:
         load_state(wider, load_trained(tiny_training).state, "x.pt")
     assert len(str(error.value).splitlines()) == 1
@@ -110,7 +111,7 @@ def test_checkpoint_mismatches_are_one_line_errors(tiny_training, tiny_search, t
         (["evaluate", str(tiny_search.run_dir)], "is a search checkpoint, not a trained network"),
         (["evaluate", str(tmp_path)], f"{tmp_path} has no checkpoint.pt"),
         (["export", str(tiny_training), "--onnx", str(tmp_path / "c.onnx"), "--channels", "8"],
-         "drop --channels/--layers"),
+         "drop --init-channels/--cells"),
     ]
     for args, message in cases:
         status, err = _error_of(args, capsys)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rapdarts.errors import RapdartsError
-from rapdarts.genotype import Genotype, load_genotype, preset, preset_names
+from rapdarts.space.genotype import Genotype, load_genotype, preset, preset_names
 
 
 def test_presets_are_the_published_ones():

@@ -10,19 +10,20 @@ import sys
 import numpy as np
 import pytest
 
-from rapdarts import ondevice
+from rapdarts.deploy import ondevice
 from rapdarts.cli import main
 from rapdarts.costs import CostEvaluator, OpSpec, TargetNetwork, genotype_costs
 from rapdarts.costs.plugins import discover_providers
+from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
-from rapdarts.genotype import preset
+from rapdarts.space.genotype import preset
 from rapdarts.latency.calibration import CORRECTION_GROUPS, fit_correction
 from rapdarts.latency.profile import export_ops, profile, target_specs
 from rapdarts.latency.table import LatencyTable
 
-TARGET = TargetNetwork(C=4, layers=5, num_classes=10, in_channels=1, image_size=(8, 8))
+TARGET = TargetNetwork(DataShape(10, 1, (8, 8)), init_channels=4, cells=5)
 FAST = ondevice.TimingSettings(warmup=1, repeats=3, sessions=1)
-SHAPE = ["--dataset", "digits", "--channels", "4", "--layers", "5"]
+SHAPE = ["--dataset", "digits", "--init-channels", "4", "--cells", "5"]
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rapdarts.genotype import preset
-from rapdarts.network import EvalNetwork, count_parameters, drop_path
+from rapdarts.space.genotype import preset
+from rapdarts.space.network import EvalNetwork, count_parameters, drop_path
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -22,7 +22,7 @@ def test_published_parameter_counts(name, expected):
 
 
 def test_auxiliary_logits_only_while_training():
-    net = EvalNetwork(preset("PDARTS"), C=8, layers=5)
+    net = EvalNetwork(preset("PDARTS"), init_channels=8, cells=5)
     x = torch.randn(2, 3, 32, 32)
     logits, aux = net.train()(x)
     assert logits.shape == (2, 10) and aux.shape == (2, 10)
@@ -31,7 +31,7 @@ def test_auxiliary_logits_only_while_training():
 
 
 def test_small_inputs_work_with_the_auxiliary_head():
-    net = EvalNetwork(preset("DARTS_V2"), C=4, layers=5, in_channels=1, image_size=(8, 8)).train()
+    net = EvalNetwork(preset("DARTS_V2"), init_channels=4, cells=5, in_channels=1, image_size=(8, 8)).train()
     logits, aux = net(torch.randn(2, 1, 8, 8))
     assert aux.shape == (2, 10)
 

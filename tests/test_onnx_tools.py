@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from rapdarts.errors import RapdartsError
-from rapdarts.genotype import preset
-from rapdarts.network import EvalNetwork
-from rapdarts.onnx_tools import TimingSettings, export_onnx, make_session, run_session, time_model
+from rapdarts.space.genotype import preset
+from rapdarts.space.network import EvalNetwork
+from rapdarts.deploy.onnx_export import TimingSettings, export_onnx, make_session, run_session, time_model
 
 
 def test_exported_network_matches_torch(tmp_path):
-    net = EvalNetwork(preset("PDARTS"), C=8, layers=5, auxiliary=False).eval()
+    net = EvalNetwork(preset("PDARTS"), init_channels=8, cells=5, auxiliary=False).eval()
     x = torch.randn(2, 3, 32, 32)
     data = export_onnx(net, x, tmp_path / "m.onnx")
     assert (tmp_path / "m.onnx").read_bytes() == data

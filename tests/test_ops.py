@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from rapdarts.errors import RapdartsError
-from rapdarts.ops import FactorizedReduce, build_op, primitives, register_op
+from rapdarts.space.ops import FactorizedReduce, build_op, op_info, primitives, register_op
 
 
 def expected_params(name: str, C: int, stride: int, affine: bool) -> int:
@@ -19,7 +19,7 @@ def expected_params(name: str, C: int, stride: int, affine: bool) -> int:
         return 0
     if name == "skip_connect":
         return 0 if stride == 1 else C * C + bn
-    k = int(name[-1])
+    k = op_info(name).kernel
     if name.startswith("sep_conv"):
         return 2 * (k * k * C + C * C) + 2 * bn
     if name.startswith("dil_conv"):
@@ -79,7 +79,7 @@ def test_unknown_op_names_the_known_ones():
 
 
 def test_re_registering_an_op_warns():
-    builder = build_op.__globals__["_REGISTRY"]["avg_pool_3x3"]
+    info = op_info("avg_pool_3x3")
     with pytest.warns(UserWarning, match="already registered"):
-        register_op("avg_pool_3x3")(builder)
-    assert primitives()[2] == "avg_pool_3x3"
+        register_op("avg_pool_3x3", info.family, info.kernel, info.dilation, info.short)(info.builder)
+    assert primitives()[2] == "avg_pool_3x3" and op_info("avg_pool_3x3") == info

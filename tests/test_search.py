@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from rapdarts.errors import RapdartsError
-from rapdarts.genotype import load_genotype
-from rapdarts.search import resume, search
+from rapdarts.space.genotype import load_genotype
+from rapdarts.api import resume, search
 
 REPO = Path(__file__).resolve().parents[1]
 

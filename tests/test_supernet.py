@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rapdarts.ops import primitives
-from rapdarts.supernet import MixedOp, SearchNetwork
+from rapdarts.space.ops import primitives
+from rapdarts.space.supernet import MixedOp, SearchNetwork
 
 ALL = tuple(primitives())
 

@@ -10,11 +10,11 @@ import os
 import pytest
 
 from rapdarts.cli import main
-from rapdarts.config import profile_config
-from rapdarts.search import search
-from rapdarts.sweep import Sweep, draw_lambdas, load_sweep, plan_sweep, refined_range, sample_config, start_sweep
-from rapdarts.sweep import SweepOptions
-from rapdarts.sweep_run import run_sample
+from rapdarts.search.config import profile_config
+from rapdarts.api import search
+from rapdarts.sweep.plan import draw_lambdas, plan_sweep, refined_range, sample_config
+from rapdarts.sweep.runner import Sweep, SweepOptions, load_sweep, start_sweep
+from rapdarts.sweep.backends import run_sample
 
 SMALL = ["--profile", "tiny", "--device", "cpu", "--epochs", "1", "--warmup-epochs", "0", "--train-subset", "256",
          "--cells", "1,1,1"]

@@ -13,12 +13,14 @@ from torch import nn
 
 from rapdarts.cli import main
 from rapdarts.errors import RapdartsError
-from rapdarts.genotype import preset
-from rapdarts.network import EvalNetwork, count_parameters
-from rapdarts.train import drop_path_schedule, load_resumable_training, train
-from rapdarts.train_config import TRAIN_PROFILES, TrainConfig, train_profile_config
-from rapdarts.train_steps import TrainSteps, evaluate_network
-from rapdarts.trained import load_trained
+from rapdarts.space.genotype import preset
+from rapdarts.space.network import EvalNetwork, count_parameters
+from rapdarts.api import load_resumable_training, train
+from rapdarts.train.loop import drop_path_schedule
+from rapdarts.train.config import TRAIN_PROFILES, TrainConfig, train_profile_config
+from rapdarts.evaluation import evaluate_classifier
+from rapdarts.train.step import TrainingStep
+from rapdarts.train.checkpoint import load_trained
 
 TIMING_KEYS = ("seconds", "train_seconds")
 
@@ -33,7 +35,7 @@ def _without_timing(rows: list[dict]) -> list[dict]:
 
 def test_defaults_are_the_published_evaluation_settings():
     c = TrainConfig()
-    assert (c.init_channels, c.layers, c.epochs, c.batch_size) == (36, 20, 600, 128)
+    assert (c.init_channels, c.cells, c.epochs, c.batch_size) == (36, 20, 600, 128)
     assert (c.auxiliary, c.auxiliary_weight, c.drop_path_prob, c.cutout_length) == (True, 0.4, 0.3, 16)
     assert (c.lr, c.lr_min, c.momentum, c.weight_decay, c.grad_clip) == (0.025, 0.0, 0.9, 3e-4, 5.0)
     assert c.train_subset is None and c.test_subset is None
@@ -64,7 +66,8 @@ def test_drop_path_ramps_linearly_from_zero():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"layers": 2}, "at least 3 cells"),
+    ({"cells": 2}, "at least 3 cells"),
+    ({"layers": 2}, "at least 3 cells"),  # the former name of the setting
     ({"drop_path_prob": 1.0}, "drop_path_prob 1.0"),
     ({"lr_min": 1.0}, "lr_min <= lr"),
     ({"batch_size": 1}, "batch_size must be at least 2"),
@@ -78,13 +81,13 @@ def test_impossible_settings_are_one_line_errors(changes, message):
 def test_the_step_minimises_cross_entropy_plus_weighted_auxiliary_loss():
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = EvalNetwork(preset("DARTS_V2"), C=4, num_classes=10, layers=5, in_channels=1, image_size=(8, 8))
+    model = EvalNetwork(preset("DARTS_V2"), init_channels=4, num_classes=10, cells=5, in_channels=1, image_size=(8, 8))
     x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
     torch.manual_seed(1)
     logits, aux = model.train()(x)
     expected = nn.functional.cross_entropy(logits, y) + 0.4 * nn.functional.cross_entropy(aux, y)
     before = [p.detach().clone() for p in model.parameters()]
-    steps = TrainSteps(model, lr=0.1, momentum=0.9, weight_decay=0.0, grad_clip=1e-3, auxiliary_weight=0.4)
+    steps = TrainingStep(model, lr=0.1, momentum=0.9, weight_decay=0.0, grad_clip=1e-3, auxiliary_weight=0.4)
     torch.manual_seed(1)
     loss, objective, correct = steps.step(x, y)
     assert torch.allclose(objective, expected.detach(), atol=1e-5)
@@ -114,7 +117,7 @@ def test_tiny_training_run_directory_and_report(tiny_training):
     report = json.loads((run / "report.json").read_text())
     assert report["test"]["error"] == pytest.approx(1 - rows[-1]["test_acc"])
     assert report["test"]["images"] == 360 and report["epoch"] == 3
-    model = EvalNetwork(preset("PDARTS"), C=4, num_classes=10, layers=5, in_channels=1, image_size=(8, 8))
+    model = EvalNetwork(preset("PDARTS"), init_channels=4, num_classes=10, cells=5, in_channels=1, image_size=(8, 8))
     counted = count_parameters(model).without_auxiliary
     assert report["parameters"]["without_auxiliary"] == counted
     assert report["costs"]["params"]["value"] == counted and report["parameter_check"]["matches"]
@@ -128,7 +131,7 @@ def test_tiny_training_run_directory_and_report(tiny_training):
 
 def test_flops_in_the_report_match_the_cost_command(tiny_training, capsys):
     report = json.loads((tiny_training / "report.json").read_text())
-    assert main(["cost", "PDARTS", "--cost", "flops", "--channels", "4", "--layers", "5", "--in-channels", "1",
+    assert main(["cost", "PDARTS", "--cost", "flops", "--init-channels", "4", "--cells", "5", "--in-channels", "1",
                  "--image-size", "8"]) == 0
     assert f"{report['costs']['flops']['value']:,.0f}" in capsys.readouterr().out
 
@@ -161,7 +164,7 @@ def test_resume_after_a_crash_is_bit_identical(tiny_training, tmp_path, capsys):
 def test_resuming_a_finished_run_keeps_its_weights(tiny_training):
     trainer = load_resumable_training(tiny_training, show_progress=False)
     assert trainer.epoch == trainer.config.epochs
-    result = evaluate_network(trainer.model, trainer.test_data, 32, torch.device("cpu"), channels_last=True)
+    result = evaluate_classifier(trainer.model, trainer.test_data, 32, torch.device("cpu"), channels_last=True)
     assert result.accuracy == pytest.approx(_rows(tiny_training)[-1]["test_acc"])
 
 
@@ -216,7 +219,7 @@ def test_resuming_a_search_run_as_training_is_refused(tiny_search, capsys):
 
 
 def test_a_search_run_trains_on_the_dataset_it_was_searched_on(tmp_path, capsys):
-    from rapdarts.config import profile_config
+    from rapdarts.search.config import profile_config
 
     search_config = profile_config("tiny").updated({"dataset": "imagefolder", "data_dir": str(tmp_path / "images")})
     (tmp_path / "config.json").write_text(json.dumps(search_config.to_dict()))

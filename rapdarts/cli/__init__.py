@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import click
 
-from ..errors import RapdartsError
-from .commands import cli
+from rapdarts.cli.commands import cli
+from rapdarts.errors import RapdartsError
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
-from .cost_commands import cost_command, costs_command
-from .genotype_command import genotype_command, ops_command
-from .latency_commands import export_ops_command, profile_command, surrogate_group, validate_latency
-from .search_command import search_command
-from .sweep_command import sweep_command
-from .training_commands import TRAINING_COMMANDS
+from rapdarts.cli.cost_commands import cost_command, costs_command
+from rapdarts.cli.genotype_command import genotype_command, ops_command
+from rapdarts.cli.latency_commands import export_ops_command, profile_command, surrogate_group, validate_latency
+from rapdarts.cli.search_command import search_command
+from rapdarts.cli.sweep_command import sweep_command
+from rapdarts.cli.training_commands import TRAINING_COMMANDS
+from rapdarts.version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from ..compare import format_table, plot_rows, summarize_runs, write_json
-from ..report import select_providers
-from .search_command import _pairs
+from rapdarts.cli.options import parse_cost_options
+from rapdarts.costs.plugins import discover_providers
+from rapdarts.train.compare import format_table, plot_rows, summarize_runs, write_json
+from rapdarts.train.report import select_providers
 
 
 @click.command("compare")
@@ -26,7 +27,10 @@ def compare_command(run_dirs: tuple[str, ...], names: tuple[str, ...], plot: str
     Every run is priced by the same cost providers on the network it was (or will be) trained
     as; searched runs have no test error until they are trained with 'rapdarts train RUN_DIR'.
     """
-    providers = select_providers(names, block=block_plugins, options=_pairs(cost_option_items))
+    discovered = discover_providers(block=block_plugins, options=parse_cost_options(cost_option_items))
+    for failure in discovered.failures:
+        click.echo(f"warning: {failure.message()} (block it with --block-plugin {failure.plugin})", err=True)
+    providers = select_providers(names, discovered)
     rows = summarize_runs(run_dirs, providers)
     click.echo(format_table(rows, [p.name for p in providers]))
     if any(row.error is None for row in rows):
@@ -34,7 +38,7 @@ def compare_command(run_dirs: tuple[str, ...], names: tuple[str, ...], plot: str
     if json_path:
         click.echo(f"rows written to {write_json(rows, json_path)}")
     if plot:
-        from ..train_plots import plot_comparison
+        from rapdarts.train.plots import plot_comparison
 
         points, label = plot_rows(rows)
         click.echo(f"plot written to {plot_comparison(points, Path(plot), label)}")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ..costs import CostEvaluator, genotype_costs
-from ..costs.plugins import discover_providers
-from ..genotype import load_genotype
-from ..network import EvalNetwork, count_parameters
-from .search_command import _pairs
-from .target_options import target_from, target_options
-
-
-def format_cost(value: float) -> str:
-    """Whole numbers with thousands separators, others with 6 significant digits."""
-    return f"{value:,.0f}" if float(value).is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+from rapdarts.cli.options import parse_cost_options
+from rapdarts.cli.target_options import target_from, target_options
+from rapdarts.costs.evaluate import CostEvaluator
+from rapdarts.costs.plugins import discover_providers
+from rapdarts.costs.table import genotype_costs
+from rapdarts.formatting import format_number
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.space.genotype import Genotype, load_genotype
+from rapdarts.space.network import count_parameters
 
 
 @click.command("costs")
@@ -23,7 +21,7 @@ def format_cost(value: float) -> str:
               help="Option for a cost provider (repeatable).")
 def costs_command(block_plugins: tuple[str, ...], cost_option_items: tuple[str, ...]) -> None:
     """List every discovered cost provider with its unit and package; report broken plugins."""
-    providers = discover_providers(block=block_plugins, options=_pairs(cost_option_items))
+    providers = discover_providers(block=block_plugins, options=parse_cost_options(cost_option_items))
     rows = [(p.name, p.unit, p.package, p.description) for p in sorted(providers.by_name.values(), key=lambda p: p.name)]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("cost", "unit", "package"))]
     click.echo(f"{'cost':{widths[0]}}  {'unit':{widths[1]}}  {'package':{widths[2]}}  description")
@@ -51,20 +49,17 @@ def cost_command(source: str, names: tuple[str, ...], measure: bool, block_plugi
     """
     genotype = load_genotype(source)
     target = target_from(options)
-    cost_options = _pairs(cost_option_items)
+    cost_options = parse_cost_options(cost_option_items)
     providers = discover_providers(block=block_plugins, options=cost_options)
     for failure in providers.failures:
         click.echo(f"warning: {failure.message()}", err=True)
     default = [n for n in sorted(providers.by_name) if n != "surrogate" or "surrogate.model" in cost_options]
     selected = providers.select(names or default)
     costs = genotype_costs(genotype, selected, target, CostEvaluator())
-    click.echo(f"{source}: evaluation network C={target.C}, {target.layers} cells, {target.num_classes} classes, "
-               f"{target.in_channels}x{target.image_size[0]}x{target.image_size[1]} input, batch {target.batch}")
+    click.echo(f"{source}: {target.describe()}")
     for provider in selected:
-        click.echo(f"  {provider.name:16s} {format_cost(costs[provider.name]):>16} {provider.unit}")
-    model = EvalNetwork(genotype, target.C, target.num_classes, target.layers, auxiliary=False,
-                        in_channels=target.in_channels, image_size=target.image_size)
-    counted = count_parameters(model).without_auxiliary
+        click.echo(f"  {provider.name:16s} {format_number(costs[provider.name]):>16} {provider.unit}")
+    counted = count_parameters(target.build(genotype)).without_auxiliary
     check = ""
     if "params" in costs:
         check = " (matches)" if int(costs["params"]) == counted else f" (DIFFERS from params: {costs['params']:,.0f})"
@@ -73,10 +68,9 @@ def cost_command(source: str, names: tuple[str, ...], measure: bool, block_plugi
         _measure(genotype, target, cost_options, costs.get("latency"))
 
 
-def _measure(genotype, target, cost_options: dict[str, str], predicted: float | None) -> None:
-    from cost_plugins.latency import LatencyLookup
-
-    from ..latency.validate import measure_network
+def _measure(genotype: Genotype, target: TargetNetwork, cost_options: dict[str, str], predicted: float | None) -> None:
+    from rapdarts.latency.lookup import LatencyLookup
+    from rapdarts.latency.validate import measure_network
 
     table = LatencyLookup(cost_options).table()
     measured = measure_network(genotype, target, table)

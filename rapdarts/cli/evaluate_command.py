@@ -7,12 +7,12 @@ import json
 import click
 import torch
 
-from ..data import balanced_subset, load_dataset
-from ..environment import resolve_device
-from ..errors import RapdartsError
-from ..genotype import load_genotype
-from ..trained import load_trained
-from ..train_steps import evaluate_network
+from rapdarts.data import balanced_subset, load_dataset
+from rapdarts.device import resolve_device
+from rapdarts.errors import RapdartsError
+from rapdarts.evaluation import evaluate_classifier
+from rapdarts.space.genotype import load_genotype
+from rapdarts.train.checkpoint import load_trained
 
 
 @click.command("evaluate")
@@ -54,7 +54,7 @@ def evaluate_command(source: str, checkpoint: str | None, dataset: str | None, d
     model = weights.network().to(target)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    result = evaluate_network(model, data, batch_size, target, config.channels_last)
+    result = evaluate_classifier(model, data, batch_size, target, config.channels_last)
     summary = {"checkpoint": str(weights.path), "epoch": weights.epoch, "epochs": config.epochs, "dataset": name,
                "images": result.images, "accuracy": result.accuracy, "error": result.error, "loss": result.loss}
     if as_json:

@@ -7,13 +7,15 @@ from pathlib import Path
 import click
 import torch
 
-from ..errors import RapdartsError
-from ..export import DEFAULT_TOLERANCE, export_checked
-from ..genotype import load_genotype
-from ..network import EvalNetwork, count_parameters
-from ..onnx_tools import DEFAULT_OPSET
-from ..rundir import RunDirectory
-from ..trained import DataShape, TrainedWeights, load_trained, run_kind
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.data import DataShape
+from rapdarts.deploy.export import DEFAULT_TOLERANCE, export_checked
+from rapdarts.deploy.onnx_export import DEFAULT_OPSET
+from rapdarts.errors import RapdartsError
+from rapdarts.rundir import RunDirectory
+from rapdarts.space.genotype import load_genotype
+from rapdarts.space.network import EvalNetwork, count_parameters
+from rapdarts.train.checkpoint import TrainedWeights, load_trained, run_kind
 
 
 def _shape_of_search_run(source: str) -> DataShape | None:
@@ -29,13 +31,13 @@ def _shape_of_search_run(source: str) -> DataShape | None:
 
 
 def _check_options(weights: TrainedWeights, classes: int | None, in_channels: int | None, image_size: int | None,
-                   channels: int | None, layers: int | None) -> None:
+                   init_channels: int | None, cells: int | None) -> None:
     weights.check_compatible(num_classes=classes, what=f"--classes {classes}")
     weights.check_compatible(in_channels=in_channels, what=f"--in-channels {in_channels}")
     config = weights.config
-    if (channels and channels != config.init_channels) or (layers and layers != config.layers):
-        raise RapdartsError(f"checkpoint {weights.path} holds a C={config.init_channels}, {config.layers}-cell "
-                            "network; drop --channels/--layers (they only size untrained networks)")
+    if (init_channels and init_channels != config.init_channels) or (cells and cells != config.cells):
+        raise RapdartsError(f"checkpoint {weights.path} holds a C={config.init_channels}, {config.cells}-cell "
+                            "network; drop --init-channels/--cells (they only size untrained networks)")
     if image_size and (image_size, image_size) != weights.shape.image_size:
         raise RapdartsError(f"checkpoint {weights.path} was trained on {weights.shape.image_size[0]}x"
                             f"{weights.shape.image_size[1]} images; drop --image-size or match it")
@@ -48,15 +50,16 @@ def _check_options(weights: TrainedWeights, classes: int | None, in_channels: in
 @click.option("--classes", type=int, help="Number of classes of an untrained network [default: the run's, else 10].")
 @click.option("--in-channels", type=int, help="Input channels of an untrained network [default: the run's, else 3].")
 @click.option("--image-size", type=int, help="Input height and width [default: the run's, else 32].")
-@click.option("--channels", type=int, help="Width C of an untrained network [default: 36].")
-@click.option("--layers", type=int, help="Cells of an untrained network [default: 20].")
+@click.option("--init-channels", "--channels", "init_channels", type=int,
+              help="Width C of an untrained network [default: 36].")
+@click.option("--cells", "--layers", "cells", type=int, help="Cells of an untrained network [default: 20].")
 @click.option("--batch", default=1, show_default=True, help="Batch size of the exported model (static shape).")
 @click.option("--opset", default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
 @click.option("--samples", default=3, show_default=True, help="Random inputs ONNX Runtime is checked on.")
 @click.option("--tolerance", default=DEFAULT_TOLERANCE, show_default=True,
               help="Largest allowed |ONNX Runtime - torch| as a fraction of max(1, largest |logit|).")
 def export_command(source: str, onnx_path: str, checkpoint: str | None, classes: int | None,
-                   in_channels: int | None, image_size: int | None, channels: int | None, layers: int | None,
+                   in_channels: int | None, image_size: int | None, init_channels: int | None, cells: int | None,
                    batch: int, opset: int, samples: int, tolerance: float) -> None:
     """Export the evaluation network of RUN_DIR_OR_GENOTYPE to ONNX, without the auxiliary head.
 
@@ -79,7 +82,7 @@ def export_command(source: str, onnx_path: str, checkpoint: str | None, classes:
         weights.check_compatible(load_genotype(source), what=source)
         genotype_text = f"trained weights from {weights.describe()}"
     if weights is not None:
-        _check_options(weights, classes, in_channels, image_size, channels, layers)
+        _check_options(weights, classes, in_channels, image_size, init_channels, cells)
         model: EvalNetwork = weights.network()
         shape = weights.shape
         if not weights.finished:
@@ -90,8 +93,7 @@ def export_command(source: str, onnx_path: str, checkpoint: str | None, classes:
         size = (image_size, image_size) if image_size else recorded.image_size
         shape = DataShape(classes or recorded.num_classes, in_channels or recorded.in_channels, size)
         torch.manual_seed(0)
-        model = EvalNetwork(genotype, channels or 36, shape.num_classes, layers or 20, auxiliary=False,
-                            in_channels=shape.in_channels, image_size=shape.image_size)
+        model = TargetNetwork(shape, init_channels or 36, cells or 20).build(genotype)
         genotype_text = "UNTRAINED (random initial weights; train it with 'rapdarts train' for real predictions)"
     exported = export_checked(model, shape, onnx_path, batch=batch, samples=samples, tolerance=tolerance, opset=opset,
                               what=source)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from ..genotype import load_genotype, preset_names
-from ..network import EvalNetwork, count_parameters
-from ..ops import build_op, primitives
+from rapdarts.space.genotype import load_genotype, preset_names
+from rapdarts.space.network import EvalNetwork, count_parameters
+from rapdarts.space.ops import build_op, primitives
 
 
 @click.command("genotype")
@@ -16,11 +16,12 @@ from ..ops import build_op, primitives
 @click.option("--list", "list_presets", is_flag=True, help="List the shipped presets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the genotype as JSON only.")
 @click.option("--plot", metavar="PNG", help="Draw the two cells into this file.")
-@click.option("--channels", default=36, show_default=True, help="Evaluation network width C.")
-@click.option("--layers", default=20, show_default=True, help="Evaluation network depth (cells).")
+@click.option("--init-channels", "--channels", "init_channels", default=36, show_default=True,
+              help="Evaluation network width C.")
+@click.option("--cells", "--layers", "cells", default=20, show_default=True, help="Evaluation network depth (cells).")
 @click.option("--classes", default=10, show_default=True, help="Number of classes.")
-def genotype_command(source: str | None, list_presets: bool, as_json: bool, plot: str | None, channels: int,
-                     layers: int, classes: int) -> None:
+def genotype_command(source: str | None, list_presets: bool, as_json: bool, plot: str | None, init_channels: int,
+                     cells: int, classes: int) -> None:
     """Validate and describe SOURCE: a preset name, a genotype JSON file or a run directory.
 
     Prints the cells and the evaluation network's parameter count (with and without the
@@ -36,17 +37,17 @@ def genotype_command(source: str | None, list_presets: bool, as_json: bool, plot
     for cell in ("normal", "reduce"):
         edges, concat = genotype.cell(cell)
         click.echo(f"{cell:6s} " + ", ".join(f"{op}<-{i}" for op, i in edges) + f"  (concat {list(concat)})")
-    count = count_parameters(EvalNetwork(genotype, channels, classes, layers, auxiliary=True))
-    click.echo(f"parameters (C={channels}, {layers} cells, {classes} classes): {count.without_auxiliary:,} without "
-               f"the auxiliary head, {count.total:,} with it")
+    count = count_parameters(EvalNetwork(genotype, init_channels, classes, cells, auxiliary=True))
+    click.echo(f"parameters (C={init_channels}, {cells} cells, {classes} classes): {count.without_auxiliary:,} "
+               f"without the auxiliary head, {count.total:,} with it")
     if plot:
-        from ..plots import plot_cells
+        from rapdarts.space.drawing import plot_cells
 
         click.echo(f"cells drawn to {plot_cells(genotype, Path(plot), source)}")
 
 
 @click.command("ops")
-@click.option("--channels", default=16, show_default=True, help="C for the parameter column.")
+@click.option("--channels", "channels", default=16, show_default=True, help="Channels C of the op (parameter column).")
 def ops_command(channels: int) -> None:
     """List the candidate ops of the search space and their parameters at C channels."""
     for name in primitives():

@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from ..errors import RapdartsError
-from ..genotype import load_genotype, preset_names
-from ..latency.profile import export_ops, profile, target_specs
-from ..latency.table import LatencyTable
-from ..progress import logs_above_bars
-from .target_options import target_from, target_options, timing_from, timing_options
+from rapdarts.cli.target_options import target_from, target_options, timing_from, timing_options
+from rapdarts.errors import RapdartsError
+from rapdarts.latency.profile import export_ops, profile, target_specs
+from rapdarts.latency.table import LatencyTable
+from rapdarts.progress import logs_above_bars
+from rapdarts.space.genotype import load_genotype, preset_names
 
 log = logging.getLogger("rapdarts")
 
@@ -32,9 +32,8 @@ def profile_command(out: str, progress: bool, **options: Any) -> None:
     """
     target, settings = target_from(options), timing_from(options)
     specs = target_specs(target)
-    log.info("profiling %d op specs (C=%d, %d cells, %dx%d input, batch %d) with %s, %d thread(s), optimisation %s",
-             len(specs), target.C, target.layers, *target.image_size, target.batch, settings.provider,
-             settings.intra_threads, settings.optimization)
+    log.info("profiling %d op specs (%s) with %s, %d thread(s), optimisation %s", len(specs), target.describe(),
+             settings.provider, settings.intra_threads, settings.optimization)
     with logs_above_bars():
         path = profile(specs, out, settings, progress)
     table = LatencyTable.load(path)
@@ -75,7 +74,7 @@ def surrogate_group() -> None:
 @click.option("--seed", default=0, show_default=True)
 def surrogate_fit(table: str, out: str, kind: str, holdout: float, seed: int) -> None:
     """Fit a surrogate on TABLE and report its held-out error by op type."""
-    from ..latency.surrogate import LatencySurrogate, evaluate, holdout_split
+    from rapdarts.latency.surrogate import LatencySurrogate, evaluate, holdout_split
 
     latency_table = LatencyTable.load(table)
     keys = list(latency_table.entries)
@@ -94,7 +93,7 @@ def surrogate_fit(table: str, out: str, kind: str, holdout: float, seed: int) ->
 @click.option("--json", "json_out", metavar="FILE", help="Also write the report as JSON.")
 def surrogate_evaluate(model: str, table_path: str, json_out: str | None) -> None:
     """Error of MODEL on the ops of a table: RMSE, MAPE and share within +-10% by op type."""
-    from ..latency.surrogate import LatencySurrogate, evaluate, save_report
+    from rapdarts.latency.surrogate import LatencySurrogate, evaluate, save_report
 
     report = evaluate(LatencySurrogate.load(model), LatencyTable.load(table_path))
     _print_errors(f"error on {table_path} ({report['unseen']} ops not in the training table)", report)
@@ -125,8 +124,9 @@ def _print_errors(title: str, report: dict) -> None:
 def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], calibrate: bool, out: str, seed: int,
                      progress: bool, **options: Any) -> None:
     """Check the additive latency model: predicted (sum of table entries) vs measured networks."""
-    from ..atomic import atomic_write_json
-    from ..latency.validate import plot_validation, validate
+    from rapdarts.atomic import atomic_write_json
+    from rapdarts.latency.plots import plot_validation
+    from rapdarts.latency.validate import validate
 
     target = target_from(options)
     table = LatencyTable.load(table_path)

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ..config import load_config_file
-from ..environment import resolve_device
-from ..errors import RapdartsError
+from rapdarts.device import resolve_device
+from rapdarts.errors import RapdartsError
+from rapdarts.settings import load_config_file
 
 Config = TypeVar("Config")
 
@@ -23,9 +23,12 @@ def config_options(config_class: type, skip: tuple[str, ...] = ()) -> Callable[[
     """Decorator adding one option per dataclass field (``None`` default: "not given").
 
     Help text is the field's ``help`` metadata, followed by its default and that default's source.
-    Booleans become ``--x/--no-x`` flags; tuples take comma-separated values.
+    Booleans become ``--x/--no-x`` flags; tuples take comma-separated values. A setting's former
+    names (the config class's ``ALIASES``) stay accepted as option names.
     """
     defaults = config_class()
+    former = {new: [old for old, target in getattr(config_class, "ALIASES", {}).items() if target == new]
+              for new in getattr(config_class, "ALIASES", {}).values()}
 
     def decorate(function: Callable) -> Callable:
         for field in reversed(dataclasses.fields(config_class)):
@@ -35,12 +38,12 @@ def config_options(config_class: type, skip: tuple[str, ...] = ()) -> Callable[[
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
             source = field.metadata.get("source")
             help_text = f"{field.metadata.get('help', '')} [default: {shown}" + (f"; {source}" if source else "") + "]"
-            name = option_name(field.name)
+            names = [option_name(field.name), *(option_name(old) for old in former.get(field.name, ()))]
             if str(field.type) == "bool":
-                decl = f"{name}/--no-{field.name.replace('_', '-')}"
+                decl = f"{names[0]}/--no-{field.name.replace('_', '-')}"
                 function = click.option(decl, field.name, default=None, help=help_text)(function)
             else:
-                function = click.option(name, field.name, default=None, metavar="X", help=help_text)(function)
+                function = click.option(*names, field.name, default=None, metavar="X", help=help_text)(function)
         return function
 
     return decorate
@@ -51,19 +54,36 @@ def given(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def parse_assignments(items: tuple[str, ...], what: str) -> dict[str, float]:
-    """``("params=1e-7", "flops=2e-10")`` to ``{"params": 1e-7, ...}`` with one-line errors."""
-    parsed: dict[str, float] = {}
+def parse_pairs(items: Sequence[str], option: str, form: str, convert: Callable[[str], Any] = str) -> dict[str, Any]:
+    """``("params=1e-7", "flops=2e-10")`` to ``{"params": ..., ...}``, each value through ``convert``.
+
+    ``form`` shows the expected shape in the one-line error (``NAME=NUMBER, e.g. params=1e-7``).
+    """
+    parsed: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise RapdartsError(f"{what} {item!r} must look like NAME=NUMBER, e.g. params=1e-7")
+            raise RapdartsError(f"{option} {item!r} must look like {form}")
         try:
-            number = float(value)
+            parsed[name.strip()] = convert(value)
         except ValueError:
-            raise RapdartsError(f"{what} {item!r}: {value!r} is not a number") from None
-        parsed[name.strip()] = number
+            raise RapdartsError(f"{option} {item!r}: {value!r} is not a number") from None
     return parsed
+
+
+def parse_costs(items: Sequence[str]) -> dict[str, float]:
+    """``--cost NAME=LAMBDA`` options."""
+    return parse_pairs(items, "--cost", "NAME=NUMBER, e.g. params=1e-7", float)
+
+
+def parse_budgets(items: Sequence[str]) -> dict[str, str]:
+    """``--budget NAME=VALUE`` options (values keep their units; the budget layer parses them)."""
+    return parse_pairs(items, "--budget", "NAME=VALUE, e.g. params=3M")
+
+
+def parse_cost_options(items: Sequence[str]) -> dict[str, str]:
+    """``--cost-option KEY=VALUE`` options."""
+    return parse_pairs(items, "--cost-option", "KEY=VALUE, e.g. latency.table=table.json")
 
 
 def layered_config(profile: str, profiles: Collection[str], load_profile: Callable[[str], Config],

@@ -7,12 +7,14 @@ from typing import Any
 
 import click
 
-from ..config import SearchConfig
-from ..errors import RapdartsError
-from ..sweep import SweepOptions, load_sweep, plan_sweep, start_sweep
-from ..sweep_report import SweepResults
-from .options import config_options, given, plugin_options, settings_options
-from .search_command import PROFILE_CHOICES, _pairs, resolve_config
+from rapdarts.cli.options import (config_options, given, parse_budgets, parse_cost_options, plugin_options,
+                                  settings_options)
+from rapdarts.cli.search_command import PROFILE_CHOICES, resolve_config
+from rapdarts.errors import RapdartsError
+from rapdarts.search.config import SearchConfig
+from rapdarts.sweep.plan import plan_sweep
+from rapdarts.sweep.results import SweepResults
+from rapdarts.sweep.runner import SweepOptions, load_sweep, start_sweep
 
 log = logging.getLogger("rapdarts")
 
@@ -85,8 +87,9 @@ def sweep_command(cost: str | None, lambda_range: tuple[float, float] | None, sa
         raise RapdartsError(f"--cost {cost}: give only the cost name; the sweep draws its lambda from --lambda-range")
     if lambda_range is None:
         raise RapdartsError("give the lambda range with --lambda-range LOW HIGH (e.g. 1e-11 1e-6)")
-    config = resolve_config(profile, config_file, given(settings), {}, _pairs(cost_option_items), block_plugins)
-    budgets = _pairs(budget_items, "--budget", "NAME=VALUE, e.g. params=3M")
+    config = resolve_config(profile, config_file, given(settings), {}, parse_cost_options(cost_option_items),
+                            block_plugins)
+    budgets = parse_budgets(budget_items)
     plan = plan_sweep(config, cost, *lambda_range, samples, budgets, refine_rounds if refine else 0, sampler_seed)
     _report(_run(lambda o: start_sweep(plan, sweep_dir, sweeps_dir, o), options, sweep_dir or sweeps_dir))
 

@@ -6,21 +6,23 @@ from collections.abc import Callable
 
 import click
 
-from ..costs.target import TargetNetwork
-from ..errors import RapdartsError
-from ..ondevice import OPTIMIZATION_LEVELS, ProfilingError, TimingSettings, check_settings
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.data import DataShape
+from rapdarts.deploy.ondevice import OPTIMIZATION_LEVELS, ProfilingError, TimingSettings, check_settings
+from rapdarts.errors import RapdartsError
 
 DATASET_SHAPES = {"digits": (1, 8, 10), "cifar10": (3, 32, 10), "cifar100": (3, 32, 100)}
 """(input channels, image size, classes) of the datasets whose shape is known without loading them."""
 
 
 def target_options(function: Callable) -> Callable:
-    """--dataset/--channels/--layers/--classes/--image-size/--in-channels/--batch."""
+    """--dataset/--init-channels/--cells/--classes/--image-size/--in-channels/--batch."""
     options = [
         click.option("--dataset", type=click.Choice(tuple(DATASET_SHAPES)), help="Take input shape and classes "
                      "from this dataset (default: CIFAR-10 shapes)."),
-        click.option("--channels", default=36, show_default=True, help="Evaluation network width C."),
-        click.option("--layers", default=20, show_default=True, help="Evaluation network cells."),
+        click.option("--init-channels", "--channels", "init_channels", default=36, show_default=True,
+                     help="Evaluation network width C."),
+        click.option("--cells", "--layers", "cells", default=20, show_default=True, help="Evaluation network cells."),
         click.option("--classes", type=int, help="Number of classes [default: from --dataset, else 10]."),
         click.option("--image-size", type=int, help="Input height and width [default: from --dataset, else 32]."),
         click.option("--in-channels", type=int, help="Input channels [default: from --dataset, else 3]."),
@@ -37,10 +39,10 @@ def target_from(options: dict) -> TargetNetwork:
     in_channels = options.pop("in_channels", None) or in_channels
     size = options.pop("image_size", None) or size
     classes = options.pop("classes", None) or classes
-    channels, layers, batch = options.pop("channels"), options.pop("layers"), options.pop("batch")
-    if min(channels, layers, batch, in_channels, size, classes) < 1:
+    init_channels, cells, batch = options.pop("init_channels"), options.pop("cells"), options.pop("batch")
+    if min(init_channels, cells, batch, in_channels, size, classes) < 1:
         raise RapdartsError("network shape options must be positive")
-    return TargetNetwork(channels, layers, classes, in_channels, (size, size), batch)
+    return TargetNetwork(DataShape(classes, in_channels, (size, size)), init_channels, cells, batch)
 
 
 def timing_options(function: Callable) -> Callable:

@@ -8,23 +8,21 @@ from typing import Any
 
 import click
 
-from ..config import load_config_file
-from ..errors import RapdartsError
-from ..genotype import load_genotype
-from ..progress import logs_above_bars
-from ..report import format_report
-from ..rundir import RunDirectory
-from ..train import Trainer, load_resumable_training
-from ..trained import run_kind
-from ..train_config import TRAIN_PROFILE_HELP, TRAIN_PROFILES, TrainConfig, train_profile_config
-from .options import config_options, given, layered_config, plugin_options, run_directory_options, settings_options
-from .search_command import _pairs
+from rapdarts.api import load_resumable_training, prepare_training
+from rapdarts.cli.options import (config_options, given, layered_config, parse_cost_options, plugin_options,
+                                  run_directory_options, settings_options)
+from rapdarts.cli.search_command import PROFILE_NOTES
+from rapdarts.errors import RapdartsError
+from rapdarts.progress import logs_above_bars
+from rapdarts.settings import load_config_file
+from rapdarts.space.genotype import load_genotype
+from rapdarts.train.checkpoint import run_kind
+from rapdarts.train.config import TRAIN_PROFILE_HELP, TRAIN_PROFILES, TrainConfig, train_profile_config
+from rapdarts.train.report import format_report
 
 log = logging.getLogger("rapdarts")
 
 PROFILE_CHOICES = ("auto", *TRAIN_PROFILES)
-PROFILE_NOTES = {"paper": "published settings", "cpu": "scaled down for CPUs; --profile paper for the published "
-                 "settings", "tiny": "for tests only"}
 
 
 def resolve_train_config(profile: str, config_file: str | None, options: dict[str, Any],
@@ -46,17 +44,6 @@ def _dataset_of_run(source: str) -> dict[str, Any]:
     if chosen:
         log.info("dataset %s from %s (--dataset overrides)", chosen.get("dataset"), path / "config.json")
     return chosen
-
-
-def _new_run_dir(run_dir: str | None, runs_root: str) -> RunDirectory:
-    if run_dir is None:
-        return RunDirectory.create(runs_root, prefix="train")
-    path = Path(run_dir)
-    if path.exists() and any(path.iterdir()):
-        raise RapdartsError(f"run directory {path} already has files; choose a new one, or continue it with "
-                            f"--resume {path}")
-    path.mkdir(parents=True, exist_ok=True)
-    return RunDirectory(path)
 
 
 @click.command("train")
@@ -90,23 +77,15 @@ def train_command(source: str | None, profile: str, config_file: str | None, cos
         genotype = load_genotype(source)
         if not config_file and "dataset" not in options:
             options = {**_dataset_of_run(source), **options}
-        config = resolve_train_config(profile, config_file, options, _pairs(cost_option_items), block_plugins)
-        trainer = Trainer(config, genotype, None, source, show_progress=progress)  # fails before any file exists
-        trainer.run_dir = _new_run_dir(run_dir, runs_dir)
+        config = resolve_train_config(profile, config_file, options, parse_cost_options(cost_option_items),
+                                      block_plugins)
+        # Bad settings, data and report costs fail here, before the run directory exists.
+        trainer = prepare_training(config, genotype, run_dir, runs_dir, source, show_progress=progress)
         log.info("training %s: profile %s (%s); dataset %s (%d training, %d test images); device %s", source,
                  config.profile, PROFILE_NOTES.get(config.profile, ""), config.dataset, len(trainer.train_data),
                  len(trainer.test_data), trainer.device)
         log.info("run directory %s", trainer.run_dir.path)
-    assert trainer.run_dir is not None
-    trainer.run_dir.path.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(trainer.run_dir.file("train.log"))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    log.addHandler(handler)
-    try:
-        with logs_above_bars():
-            result = trainer.run()
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+    with logs_above_bars():
+        result = trainer.run()
     click.echo(format_report(result.report))
     click.echo(f"Run directory: {result.run_dir}")

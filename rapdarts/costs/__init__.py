@@ -1,14 +1,16 @@
-"""Resource costs: op specs, providers discovered as plugins, cost tables and expected costs."""
+"""Resource costs: op specs, providers discovered as plugins, cost tables, expected costs and the
+fixed-lambda penalty that adds them to a search."""
 
-from .evaluate import CostEvaluator
-from .plugins import PluginFailure, Providers, discover_providers, get_plugin_manager
-from .provider import CostProvider
-from .spec import FIXED_OPS, OpSpec, build_module, example_input
-from .table import CostTable, ExpectedCost, expected_cost, genotype_costs
-from .target import TargetNetwork
+from rapdarts.costs.evaluate import CostEvaluator
+from rapdarts.costs.penalty import CostPenalty
+from rapdarts.costs.plugins import PluginFailure, PluginManager, Providers, discover_providers, get_plugin_manager
+from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.spec import FIXED_OPS, OpSpec, build_module, example_input
+from rapdarts.costs.table import CostTable, ExpectedCost, expected_cost, genotype_costs
+from rapdarts.costs.target import Pricing, TargetNetwork
 
 __all__ = [
-    "CostEvaluator", "PluginFailure", "Providers", "discover_providers", "get_plugin_manager", "CostProvider",
-    "FIXED_OPS", "OpSpec", "build_module", "example_input", "CostTable", "ExpectedCost", "expected_cost",
-    "genotype_costs", "TargetNetwork",
+    "CostEvaluator", "CostPenalty", "PluginFailure", "PluginManager", "Providers", "discover_providers",
+    "get_plugin_manager", "CostProvider", "FIXED_OPS", "OpSpec", "build_module", "example_input", "CostTable",
+    "ExpectedCost", "expected_cost", "genotype_costs", "Pricing", "TargetNetwork",
 ]

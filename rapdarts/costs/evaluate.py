@@ -14,10 +14,10 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..atomic import atomic_write_json
-from ..errors import RapdartsError
-from .provider import CostProvider
-from .spec import OpSpec
+from rapdarts.atomic import atomic_write_json
+from rapdarts.errors import RapdartsError
+from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.spec import OpSpec
 
 
 def default_cache_dir() -> Path:

@@ -1,8 +1,10 @@
 """Discovering cost providers: one pluggy manager over the ``rapdarts`` entry-point group.
 
-Entry points are loaded one at a time so that a plugin that fails to import, raises, or returns
-garbage is reported by name (with its package) while every other plugin keeps working; pluggy's
-own ``load_setuptools_entrypoints`` stops at the first failure.
+Entry points are loaded one at a time so that a plugin that fails to import is reported by name
+(with its package) while every other plugin keeps working; pluggy's own
+``load_setuptools_entrypoints`` stops at the first failure. Hooks are called through pluggy's hook
+relay, one plugin at a time (``subset_hook_caller``), so pluggy passes each implementation only
+the arguments it declares and a plugin that raises or returns garbage is reported, not fatal.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from importlib import metadata
 
 import pluggy
 
-from .. import hookspecs
-from ..errors import RapdartsError
-from .provider import CostProvider
+from rapdarts import hookspecs
+from rapdarts.costs.provider import CostProvider
+from rapdarts.errors import RapdartsError
 
 log = logging.getLogger("rapdarts")
 
@@ -31,6 +33,57 @@ class PluginFailure:
 
     def message(self) -> str:
         return f"plugin {self.plugin!r} from package {self.package!r} is broken: {self.error}"
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager for the ``rapdarts`` hooks, knowing each plugin's package and the plugins that failed to load."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.load_failures: list[PluginFailure] = []
+        self.packages: dict[str, str] = {}
+        """``"name version"`` of the distribution that registered each plugin (``in-process`` for objects)."""
+
+    def load_entry_points(self) -> None:
+        """Register every unblocked entry-point plugin; record those that fail to import or clash."""
+        for entry_point, package in _entry_points():
+            if self.is_blocked(entry_point.name):
+                continue
+            if self.has_plugin(entry_point.name):
+                self.load_failures.append(PluginFailure(
+                    entry_point.name, package, f"another package registers the same plugin name "
+                    f"{entry_point.name!r} (from {self.packages[entry_point.name]})"))
+                continue
+            try:
+                self.register(entry_point.load(), name=entry_point.name)
+            except Exception as error:  # noqa: BLE001 - any failure of third-party code is reported, not fatal
+                self.load_failures.append(PluginFailure(entry_point.name, package, f"{type(error).__name__}: {error}"))
+                continue
+            self.packages[entry_point.name] = package
+
+    def register_in_process(self, plugin: object) -> None:
+        """Register a plugin object (a notebook's, a test's) under its ``__name__`` or class name."""
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if not self.is_blocked(name):
+            self.register(plugin, name=name)
+            self.packages[name] = "in-process"
+
+    def call_each(self, hook: str, **kwargs: object) -> Iterable[tuple[str, object, Exception | None]]:
+        """Call ``hook`` through pluggy's relay for one implementing plugin at a time.
+
+        Yields ``(plugin name, results, None)`` or ``(plugin name, None, error)``: a plugin that
+        raises does not stop the others.
+        """
+        implementations = getattr(self.hook, hook).get_hookimpls()
+        plugins = [implementation.plugin for implementation in implementations]
+        for implementation in implementations:
+            others = [plugin for plugin in plugins if plugin is not implementation.plugin]
+            caller = self.subset_hook_caller(hook, remove_plugins=others)
+            try:
+                yield implementation.plugin_name, caller(**kwargs), None
+            except Exception as error:  # noqa: BLE001 - third-party code
+                yield implementation.plugin_name, None, error
 
 
 @dataclass
@@ -68,77 +121,57 @@ def _entry_points() -> list[tuple[metadata.EntryPoint, str]]:
 
 
 def get_plugin_manager(block: Iterable[str] = (), plugins: Iterable[object] = (),
-                       entry_points: bool = True) -> tuple[pluggy.PluginManager, list[PluginFailure], dict[str, str]]:
+                       entry_points: bool = True) -> PluginManager:
     """A manager with every entry-point plugin (except ``block``ed names) and ``plugins`` registered.
 
-    Returns the manager, the plugins that failed to load, and the package of each plugin name.
-    ``plugins`` are registered in-process (notebooks, tests) under their ``__name__`` or class name.
+    ``plugins`` are registered in-process (notebooks, tests) under their ``__name__`` or class name;
+    nothing is loaded before this is called.
     """
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
+    manager = PluginManager()
     for name in block:
         manager.set_blocked(name)
-    failures: list[PluginFailure] = []
-    packages: dict[str, str] = {}
     if entry_points:
-        for entry_point, package in _entry_points():
-            if manager.is_blocked(entry_point.name):
-                continue
-            if manager.has_plugin(entry_point.name):
-                failures.append(PluginFailure(entry_point.name, package, "another package registers the same plugin "
-                                              f"name {entry_point.name!r} (from {packages[entry_point.name]})"))
-                continue
-            try:
-                plugin = entry_point.load()
-                manager.register(plugin, name=entry_point.name)
-            except Exception as error:  # noqa: BLE001 - any failure of third-party code is reported, not fatal
-                failures.append(PluginFailure(entry_point.name, package, f"{type(error).__name__}: {error}"))
-                continue
-            packages[entry_point.name] = package
+        manager.load_entry_points()
     for plugin in plugins:
-        name = getattr(plugin, "__name__", None) or type(plugin).__name__
-        if manager.is_blocked(name):
-            continue
-        manager.register(plugin, name=name)
-        packages[name] = "in-process"
-    return manager, failures, packages
+        manager.register_in_process(plugin)
+    return manager
 
 
 def discover_providers(block: Iterable[str] = (), plugins: Iterable[object] = (),
                        options: Mapping[str, str] | None = None, entry_points: bool = True) -> Providers:
     """Every cost provider of every (unblocked) plugin; broken plugins are recorded, not raised.
 
-    Two providers with the same name are an error naming both origins, since a cost name must
-    mean one thing.
+    Two providers with the same name are an error naming both origins and the plugin to block,
+    since a cost name must mean one thing.
     """
-    manager, failures, packages = get_plugin_manager(block, plugins, entry_points)
-    result = Providers(failures=list(failures))
-    for implementation in manager.hook.rapdarts_cost_providers.get_hookimpls():
-        name = implementation.plugin_name
-        package = packages.get(name, "unknown")
+    manager = get_plugin_manager(block, plugins, entry_points)
+    result = Providers(failures=list(manager.load_failures))
+    for name, returned, error in manager.call_each("rapdarts_cost_providers", options=dict(options or {})):
+        package = manager.packages.get(name, "unknown")
+        contributed: list[CostProvider] = []
         try:
-            contributed = list(implementation.function(**_accepted(implementation, options or {})))
+            if error is not None:
+                raise error
+            contributed = [provider for providers in returned for provider in providers]  # type: ignore[union-attr]
             for provider in contributed:
                 if not isinstance(provider, CostProvider) or not callable(provider.cost) or not provider.name:
                     raise TypeError(f"returned {type(provider).__name__}, not a CostProvider with a name and a "
                                     "callable cost")
-        except Exception as error:  # noqa: BLE001 - third-party code
-            result.failures.append(PluginFailure(name, package, f"{type(error).__name__}: {error}"))
+        except Exception as failure:  # noqa: BLE001 - third-party code
+            result.failures.append(PluginFailure(name, package, f"{type(failure).__name__}: {failure}"))
             continue
         for provider in contributed:
             provider = replace(provider, package=package, plugin=name)
             if provider.name in result.by_name:
-                other = result.by_name[provider.name]
-                raise RapdartsError(
-                    f"two plugins provide the cost {provider.name!r}: {other.origin} and {provider.origin}; "
-                    f"uninstall one or block it with --block-plugin {provider.plugin}"
-                )
+                raise RapdartsError(_duplicate_message(result.by_name[provider.name], provider))
             result.by_name[provider.name] = provider
     for failure in result.failures:
         log.debug(failure.message())
     return result
 
 
-def _accepted(implementation: pluggy.HookImpl, options: Mapping[str, str]) -> dict[str, object]:
-    """Keyword arguments the implementation declares (pluggy lets it take a subset)."""
-    return {"options": dict(options)} if "options" in implementation.argnames else {}
+def _duplicate_message(first: CostProvider, second: CostProvider) -> str:
+    """Two providers of one cost name: advise blocking the one that is not rapdarts' own."""
+    other = first if second.package.startswith("rapdarts ") else second
+    return (f"two plugins provide the cost {second.name!r}: {first.origin} and {second.origin}; "
+            f"uninstall one or block it with --block-plugin {other.plugin}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .spec import OpSpec
+from rapdarts.costs.spec import OpSpec
 
 
 @dataclass(frozen=True)

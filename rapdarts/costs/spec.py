@@ -22,10 +22,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..ops import POOLING_OPS, FactorizedReduce, ReLUConvBN, build_op, primitives
+from rapdarts.space.ops import FactorizedReduce, ReLUConvBN, build_op, op_info, primitives
 
 FIXED_OPS = ("stem", "relu_conv_bn", "factorized_reduce", "add", "concat", "classifier")
 NETWORKS = ("eval", "search")
+FIXED_KERNELS = {"stem": 3, "relu_conv_bn": 1, "factorized_reduce": 1}
+"""Spatial kernel of the fixed ops that have a convolution (the others have none)."""
 
 
 @dataclass(frozen=True)
@@ -49,17 +51,27 @@ class OpSpec:
         return -(-self.height // self.stride), -(-self.width // self.stride)
 
     @property
+    def is_cell_op(self) -> bool:
+        """A candidate op of the search space (not a fixed part of the network)."""
+        return self.op not in FIXED_OPS
+
+    @property
+    def family(self) -> str:
+        """The op's family in the registry (``sep_conv``, ``pool``...), ``fixed`` for the fixed parts."""
+        return op_info(self.op).family if self.is_cell_op else "fixed"
+
+    @property
     def kernel_size(self) -> int:
         """Spatial kernel of the op's main conv or pool (0 for ops without one)."""
-        for size in (3, 5, 7):
-            if self.op.endswith(f"_{size}x{size}"):
-                return size
-        return {"stem": 3, "relu_conv_bn": 1, "factorized_reduce": 1}.get(self.op, 1 if self.op == "skip_connect"
-                                                                           and self.stride == 2 else 0)
+        if not self.is_cell_op:
+            return FIXED_KERNELS.get(self.op, 0)
+        if self.family == "skip" and self.stride == 2:
+            return 1  # a factorized reduce: two 1x1 convolutions
+        return op_info(self.op).kernel
 
     @property
     def dilation(self) -> int:
-        return 2 if self.op.startswith("dil_conv") else 1
+        return op_info(self.op).dilation if self.is_cell_op else 1
 
     def key(self) -> str:
         """A stable text key (the on-disk cache key)."""
@@ -104,7 +116,7 @@ def build_module(spec: OpSpec) -> nn.Module:
         if spec.C_in != spec.C_out:
             raise ValueError(f"cell op {spec.describe()} must keep its channel count")
         module = build_op(spec.op, spec.C_in, spec.stride, affine)
-        if spec.network == "search" and spec.op in POOLING_OPS:
+        if spec.network == "search" and op_info(spec.op).family == "pool":
             module = nn.Sequential(module, nn.BatchNorm2d(spec.C_in, affine=False))
     elif spec.op == "stem":
         module = nn.Sequential(nn.Conv2d(spec.C_in, spec.C_out, 3, padding=1, bias=False), nn.BatchNorm2d(spec.C_out))

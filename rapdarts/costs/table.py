@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..genotype import CELL_TYPES, Genotype
-from .evaluate import CostEvaluator
-from .provider import CostProvider
-from .target import TargetNetwork
+from rapdarts.costs.evaluate import CostEvaluator
+from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.space.genotype import CELL_TYPES, Genotype
 
 
 @dataclass
@@ -59,7 +59,7 @@ def expected_cost(alphas: Mapping[str, torch.Tensor], table: CostTable) -> torch
 
 
 class ExpectedCost:
-    """A :class:`~rapdarts.loss.LossTerm`: ``weight * C_m`` for one provider's table."""
+    """A :class:`~rapdarts.extensions.LossTerm`: ``weight * C_m`` for one provider's table."""
 
     def __init__(self, table: CostTable, weight: float):
         self.table = table

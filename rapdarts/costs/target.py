@@ -3,7 +3,8 @@
 By default costs are priced in the *evaluation* network the genotype will be trained and deployed
 as (C=36, 20 cells, CIFAR layout), so an expected cost is a prediction in deployable units:
 parameters, flops, milliseconds. The alternative is the search network itself (its width and
-the current stage's depth, non-affine BNs).
+the current stage's depth, non-affine BNs). :class:`Pricing` says which, as a search is configured
+(``--cost-target``, ``--target-channels``, ``--target-cells``, ``--cost-batch``).
 
 Alphas are shared by every cell of a type, so the cost of candidate op ``i`` on edge ``e`` of
 cell type ``t`` is summed over all cells of that type: one ``[edges, ops]`` matrix per type.
@@ -11,31 +12,59 @@ cell type ``t`` is summed over all cells of that type: one ``[edges, ops]`` matr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from ..genotype import Genotype
-from ..layout import CellSpec, cell_layout, edge_sources
-from ..network import edge_stride
-from .spec import OpSpec
+from rapdarts.data import DataShape
+from rapdarts.space.genotype import Genotype
+from rapdarts.space.layout import NODES, CellSpec, cell_layout, edge_sources, edge_stride
+from rapdarts.space.network import EvalNetwork
+from rapdarts.space.supernet import SearchNetwork
+from rapdarts.costs.spec import OpSpec
 
 
 @dataclass(frozen=True)
 class TargetNetwork:
     """Shape of the network costs are priced in; ``network`` is ``eval`` or ``search``."""
 
-    C: int = 36
-    layers: int = 20
-    num_classes: int = 10
-    in_channels: int = 3
-    image_size: tuple[int, int] = (32, 32)
+    shape: DataShape = field(default_factory=DataShape)
+    init_channels: int = 36
+    cells: int = 20
     batch: int = 1
     dtype: str = "float32"
     network: str = "eval"
     stem_multiplier: int = 3
 
+    @property
+    def num_classes(self) -> int:
+        return self.shape.num_classes
+
+    @property
+    def in_channels(self) -> int:
+        return self.shape.in_channels
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.shape.image_size
+
+    def describe(self) -> str:
+        kind = "evaluation" if self.network == "eval" else "search"
+        return (f"{kind} network C={self.init_channels}, {self.cells} cells, {self.num_classes} classes, "
+                f"{self.in_channels}x{self.image_size[0]}x{self.image_size[1]} input, batch {self.batch}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": self.shape.to_dict(), "init_channels": self.init_channels, "cells": self.cells,
+                "batch": self.batch, "dtype": self.dtype, "network": self.network,
+                "stem_multiplier": self.stem_multiplier}
+
+    def build(self, genotype: Genotype, auxiliary: bool = False) -> EvalNetwork:
+        """The evaluation network of ``genotype`` at this target's shape (in train mode, untrained)."""
+        return EvalNetwork(genotype, self.init_channels, self.num_classes, self.cells, auxiliary, self.in_channels,
+                           self.image_size, self.stem_multiplier)
+
     def layout(self, multiplier: int | dict[str, int] = 4) -> list[CellSpec]:
-        return cell_layout(self.layers, self.C, self.image_size, self.stem_multiplier, multiplier)
+        return cell_layout(self.cells, self.init_channels, self.image_size, self.stem_multiplier, multiplier)
 
     def _spec(self, op: str, C_in: int, C_out: int, stride: int, size: tuple[int, int]) -> OpSpec:
         return OpSpec(op, C_in, C_out, stride, size[0], size[1], self.batch, self.dtype, self.network)
@@ -45,14 +74,14 @@ class TargetNetwork:
         size = cell.input_size if source < 2 else cell.node_size
         return self._spec(op, cell.C, cell.C, edge_stride(cell, source), size)
 
-    def fixed_specs(self, multiplier: dict[str, int] | None = None, steps: int = 4) -> list[OpSpec]:
+    def fixed_specs(self, multiplier: dict[str, int] | None = None, nodes: int = NODES) -> list[OpSpec]:
         """Specs of everything that does not depend on the choice of ops.
 
         Stem, each cell's two input preprocessors, one add per intermediate node, the concat of
         the cell output, and the classifier. The auxiliary head is not deployed, so not counted.
         """
-        multiplier = multiplier or {"normal": steps, "reduce": steps}
-        specs = [self._spec("stem", self.in_channels, self.stem_multiplier * self.C, 1, self.image_size)]
+        multiplier = multiplier or {"normal": nodes, "reduce": nodes}
+        specs = [self._spec("stem", self.in_channels, self.stem_multiplier * self.init_channels, 1, self.image_size)]
         layout = self.layout(multiplier)
         for cell in layout:
             if cell.reduction_prev:
@@ -60,7 +89,7 @@ class TargetNetwork:
             else:
                 specs.append(self._spec("relu_conv_bn", cell.C_prev_prev, cell.C, 1, cell.prev_prev_size))
             specs.append(self._spec("relu_conv_bn", cell.C_prev, cell.C, 1, cell.input_size))
-            specs.extend(self._spec("add", cell.C, cell.C, 1, cell.node_size) for _ in range(steps))
+            specs.extend(self._spec("add", cell.C, cell.C, 1, cell.node_size) for _ in range(nodes))
             specs.append(self._spec("concat", cell.C, multiplier[cell.cell_type] * cell.C, 1, cell.node_size))
         last = layout[-1]
         specs.append(self._spec("classifier", multiplier[last.cell_type] * last.C, self.num_classes, 1,
@@ -68,17 +97,49 @@ class TargetNetwork:
         return specs
 
     def candidate_specs(self, cell_type: str, candidates: Sequence[Sequence[str]],
-                        steps: int = 4) -> list[list[list[OpSpec]]]:
+                        nodes: int = NODES) -> list[list[list[OpSpec]]]:
         """``specs[e][i]``: every cell's spec of candidate ``i`` on edge ``e`` (cells of ``cell_type``)."""
         cells = [cell for cell in self.layout() if cell.cell_type == cell_type]
         return [[[self.edge_spec(cell, source, op) for cell in cells] for op in names]
-                for (_, source), names in zip(edge_sources(steps), candidates, strict=True)]
+                for (_, source), names in zip(edge_sources(nodes), candidates, strict=True)]
 
     def genotype_specs(self, genotype: Genotype) -> list[OpSpec]:
         """All op specs of the network built from ``genotype`` (cell ops and fixed parts)."""
         multiplier = {"normal": len(genotype.normal_concat), "reduce": len(genotype.reduce_concat)}
-        specs = self.fixed_specs(multiplier, genotype.steps)
+        specs = self.fixed_specs(multiplier, genotype.nodes)
         for cell in self.layout(multiplier):
             edges, _ = genotype.cell(cell.cell_type)
             specs.extend(self.edge_spec(cell, source, op) for op, source in edges)
         return specs
+
+
+PRICED_IN = ("eval", "search")
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """Which network a search prices its costs in: the evaluation network, or each stage's search network."""
+
+    network: str = "eval"
+    init_channels: int = 36
+    """Width of the evaluation network (ignored when pricing in the search network)."""
+    cells: int = 20
+    """Cells of the evaluation network (ignored when pricing in the search network)."""
+    batch: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Pricing:
+        """From a search's settings (its ``config.json``): ``cost_target``, ``target_channels``,
+        ``target_cells`` and ``cost_batch``, with the published evaluation network as the default."""
+        return cls(str(settings.get("cost_target", "eval")), int(settings.get("target_channels", 36)),
+                   int(settings.get("target_cells", 20)), int(settings.get("cost_batch", 1)))
+
+    def eval_target(self, shape: DataShape) -> TargetNetwork:
+        """The evaluation network a searched genotype is trained and deployed as."""
+        return TargetNetwork(shape, self.init_channels, self.cells, self.batch)
+
+    def target(self, shape: DataShape, model: SearchNetwork) -> TargetNetwork:
+        """Where the costs of the stage that searches ``model`` are priced."""
+        if self.network == "search":
+            return TargetNetwork(shape, model.init_channels, len(model.cells), self.batch, network="search")
+        return self.eval_target(shape)

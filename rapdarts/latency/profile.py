@@ -1,8 +1,8 @@
 """Profiling: every distinct op spec a target network needs, exported to ONNX and timed.
 
 ``rapdarts profile`` does it all on this machine. ``rapdarts export-ops DIR`` writes the op models,
-a manifest and the torch-free profiler script (:mod:`rapdarts.ondevice`) for a device without torch;
-``python DIR/profile_ops.py DIR`` there writes the table.
+a manifest and the torch-free profiler script (:mod:`rapdarts.deploy.ondevice`) for a device without
+torch; ``python DIR/profile_ops.py DIR`` there writes the table.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__, ondevice
-from ..costs.spec import OpSpec, build_module, example_input
-from ..costs.target import TargetNetwork
-from ..errors import RapdartsError
-from ..genotype import CELL_TYPES
-from ..onnx_tools import export_onnx
-from ..ops import primitives
-from ..progress import progress_bar
+from rapdarts.costs.spec import OpSpec, build_module, example_input
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.deploy import ondevice
+from rapdarts.deploy.onnx_export import export_onnx
+from rapdarts.errors import RapdartsError
+from rapdarts.progress import progress_bar
+from rapdarts.space.genotype import CELL_TYPES
+from rapdarts.space.layout import edge_sources
+from rapdarts.space.ops import primitives
+from rapdarts.version import __version__
 
 CREATED_BY = f"rapdarts {__version__}"
 
@@ -45,7 +47,7 @@ def target_specs(target: TargetNetwork, ops: Sequence[str] | None = None) -> lis
     for spec in target.fixed_specs():
         specs.setdefault(spec.key(), spec)
     for cell_type in CELL_TYPES:
-        for edge in target.candidate_specs(cell_type, [tuple(ops)] * 14):
+        for edge in target.candidate_specs(cell_type, [tuple(ops)] * len(edge_sources())):
             for per_cell in edge:
                 for spec in per_cell:
                     specs.setdefault(spec.key(), spec)

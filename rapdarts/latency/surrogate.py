@@ -23,20 +23,24 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_json
-from ..costs.evaluate import CostEvaluator
-from ..costs.plugins import discover_providers
-from ..costs.spec import FIXED_OPS, OpSpec
-from ..errors import RapdartsError
-from ..ops import primitives
-from .table import LatencyTable
+from rapdarts.atomic import atomic_write_json
+from rapdarts.costs.evaluate import CostEvaluator
+from rapdarts.costs.flops import flops_provider
+from rapdarts.costs.params import params_provider
+from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.spec import FIXED_OPS, OpSpec
+from rapdarts.errors import RapdartsError
+from rapdarts.latency.calibration import corrected_latency
+from rapdarts.latency.table import LatencyTable
+from rapdarts.space.ops import primitives
 
 log = logging.getLogger("rapdarts")
 FORMAT = "rapdarts-latency-surrogate/1"
@@ -54,11 +58,10 @@ def feature_names() -> list[str]:
 
 
 class FeatureMaker:
-    """Turns op specs into feature rows (flops and params from the providers, cached on disk)."""
+    """Turns op specs into feature rows (flops and params counted by rapdarts itself, cached on disk)."""
 
-    def __init__(self):
-        providers = discover_providers()
-        self.flops, self.params = providers.get("flops"), providers.get("params")
+    def __init__(self) -> None:
+        self.flops, self.params = flops_provider(), params_provider()
         self.evaluator = CostEvaluator()
 
     def numeric(self, spec: OpSpec) -> dict[str, float]:
@@ -208,3 +211,33 @@ def holdout_split(keys: Sequence[str], share: float, seed: int) -> tuple[list[st
 
 def save_report(path: str | Path, report: dict[str, Any]) -> None:
     atomic_write_json(path, report)
+
+
+class SurrogateCost:
+    """Op latency predicted by the surrogate model of the ``surrogate.model`` option (loaded on first use)."""
+
+    def __init__(self, options: Mapping[str, str]):
+        self.path = options.get("surrogate.model")
+        self._model = None
+        self._features = None
+        self._lock = threading.Lock()
+
+    def cost(self, spec: OpSpec) -> float:
+        if spec.op == "none":
+            return 0.0
+        if not self.path:
+            raise RapdartsError("the surrogate cost needs a model: --cost-option surrogate.model=FILE (make one with "
+                                "'rapdarts surrogate fit TABLE --out FILE')")
+        with self._lock:
+            if self._model is None:
+                self._model = LatencySurrogate.load(self.path)
+                self._features = FeatureMaker()
+            median = float(self._model.predict_specs([spec], self._features)[0])
+        return corrected_latency(self._model.header, spec, median)
+
+
+def surrogate_provider(options: Mapping[str, str]) -> CostProvider:
+    """The ``surrogate`` cost, configured by the ``surrogate.model`` option."""
+    surrogate = SurrogateCost(options)
+    return CostProvider("surrogate", "ms", "latency predicted by a scikit-learn model fitted on a latency table",
+                        surrogate.cost, version=str(surrogate.path), cacheable=False)

@@ -1,6 +1,6 @@
 """Latency lookup tables: loading with validation, header checks and lookups.
 
-The file format (written by :func:`rapdarts.ondevice.write_table`, on the host or on a device)::
+The file format (written by :func:`rapdarts.deploy.ondevice.write_table`, on the host or on a device)::
 
     {"format": "rapdarts-latency-table/1",
      "header": {"device", "onnxruntime", "provider", "intra_threads", "optimization", "batch",
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..costs.spec import OpSpec
-from ..errors import RapdartsError
-from ..ondevice import TABLE_FORMAT, TimingSettings, device_name, write_table
+from rapdarts.costs.spec import OpSpec
+from rapdarts.deploy.ondevice import TABLE_FORMAT, TimingSettings, device_name, table_header, write_table
+from rapdarts.errors import RapdartsError
 
 log = logging.getLogger("rapdarts")
 HEADER_FIELDS = ("device", "onnxruntime", "provider", "intra_threads", "optimization", "batch", "dtype",
@@ -73,8 +73,6 @@ class LatencyTable:
 
     @classmethod
     def empty(cls, path: str | Path, settings: TimingSettings, batch: int, dtype: str, created_by: str) -> LatencyTable:
-        from ..ondevice import table_header
-
         return cls(Path(path), table_header(settings, batch, dtype, 0, created_by))
 
     def save(self) -> None:

@@ -17,29 +17,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..costs.target import TargetNetwork
-from ..errors import RapdartsError
-from ..genotype import Genotype
-from ..network import EvalNetwork
-from ..ondevice import time_model
-from ..onnx_tools import export_onnx
-from ..ops import primitives
-from ..progress import progress_bar
-from .calibration import corrected_latency, fit_correction, group_totals
-from .profile import measure_spec
-from .table import LatencyTable
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.deploy.onnx_export import export_onnx, time_model
+from rapdarts.errors import RapdartsError
+from rapdarts.latency.calibration import corrected_latency, fit_correction, group_totals
+from rapdarts.latency.profile import measure_spec
+from rapdarts.latency.table import LatencyTable
+from rapdarts.progress import progress_bar
+from rapdarts.space.genotype import Genotype
+from rapdarts.space.layout import NODES
+from rapdarts.space.ops import primitives
 
 
-def random_genotype(rng: random.Random, ops: Sequence[str] | None = None, steps: int = 4) -> Genotype:
+def random_genotype(rng: random.Random, ops: Sequence[str] | None = None, nodes: int = NODES) -> Genotype:
     """A uniformly random valid cell pair: two distinct inputs per node, any non-'none' op."""
     ops = [op for op in (ops or primitives()) if op != "none"]
     cells = []
     for _ in range(2):
         edges = []
-        for node in range(2, steps + 2):
+        for node in range(2, nodes + 2):
             edges.extend((rng.choice(ops), source) for source in sorted(rng.sample(range(node), 2)))
         cells.append(edges)
-    concat = tuple(range(2, steps + 2))
+    concat = tuple(range(2, nodes + 2))
     return Genotype(cells[0], concat, cells[1], concat)
 
 
@@ -73,8 +72,8 @@ def predict(table: LatencyTable, architecture: Architecture, header: dict[str, A
 
 
 def measure_network(genotype: Genotype, target: TargetNetwork, table: LatencyTable) -> float:
-    network = EvalNetwork(genotype, target.C, target.num_classes, target.layers, auxiliary=False,
-                          in_channels=target.in_channels, image_size=target.image_size).eval()
+    """Median ONNX Runtime latency (ms) of the whole network of ``genotype``, timed with the table's settings."""
+    network = target.build(genotype).eval()
     example = torch.randn(target.batch, target.in_channels, *target.image_size)
     data = export_onnx(network, example, what="the whole network")
     return time_model(data, example.numpy(), table.settings).median_ms
@@ -115,7 +114,7 @@ def validate(table: LatencyTable, target: TargetNetwork, genotypes: Sequence[tup
     uncorrected = {**table.header, "correction": None}
     rows = [{"name": a.name, "genotype": a.genotype.to_dict(), "measured_ms": a.measured_ms,
              "predicted_ms": predict(table, a, uncorrected)} for a in architectures]
-    report: dict[str, Any] = {"table": str(table.path), "target": target.__dict__, "settings": table.settings.to_dict(),
+    report: dict[str, Any] = {"table": str(table.path), "target": target.to_dict(), "settings": table.settings.to_dict(),
                               "rows": rows}
     if not calibrate:
         if table.header.get("correction"):
@@ -144,23 +143,3 @@ def validate(table: LatencyTable, target: TargetNetwork, genotypes: Sequence[tup
     table.save()
     report["correction"] = table.header["correction"]
     return report
-
-
-def plot_validation(report: dict[str, Any], path) -> None:
-    """Predicted vs measured latency with the y = x line and a +-10% band."""
-    from ..plots import _pyplot, _save
-
-    plt = _pyplot()
-    rows = report["rows"]
-    measured = np.array([r["measured_ms"] for r in rows])
-    figure, axis = plt.subplots(figsize=(5.5, 5))
-    axis.scatter(measured, [r["predicted_ms"] for r in rows], s=14, label="sum of table entries")
-    if "corrected_ms" in rows[0]:
-        axis.scatter(measured, [r["corrected_ms"] for r in rows], s=14, marker="x", label="calibrated")
-    low, high = measured.min() * 0.8, measured.max() * 1.25
-    line = np.linspace(low, high, 10)
-    axis.plot(line, line, color="black", linewidth=1)
-    axis.fill_between(line, line * 0.9, line * 1.1, color="grey", alpha=0.2, label="+-10%")
-    axis.set(xlabel="measured latency (ms)", ylabel="predicted latency (ms)", title="additive latency model")
-    axis.legend()
-    _save(figure, path)

@@ -1,0 +1,168 @@
+"""Search configuration: every number of a search in one typed, documented place.
+
+The defaults of :class:`SearchConfig` are the published P-DARTS CIFAR-10 search settings (Chen,
+Xie, Wu, Tian: "Progressive Differentiable Architecture Search", ICCV 2019, Sec. 4.1, and the
+authors' ``train_search.py``). Each field's ``help`` says what it is and its ``source`` where its
+default comes from. The CLI builds its options from these fields, so nothing is documented twice.
+
+A full paper-sized search takes about 0.3 GPU-days, and 200+ hours on 2 CPU cores, so scaled-down
+*profiles* change a few sizes (width, batch, epochs) while keeping every step of the algorithm:
+three stages, pruning, warm-up, dropout schedule, derivation rules. See :data:`PROFILES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rapdarts.errors import RapdartsError
+from rapdarts.settings import SettingsRecord, check_dataset, named_settings, setting
+from rapdarts.space.ops import check_op_names, primitives
+
+PAPER = "P-DARTS (Chen et al. 2019) CIFAR-10 search"
+
+
+@dataclass
+class SearchConfig(SettingsRecord):
+    """A complete, serialisable description of one progressive search."""
+
+    # --- data
+    dataset: str = setting("digits", "dataset: digits (embedded, no download), cifar10, cifar100 or imagefolder",
+                          "rapdarts default: runs anywhere without a download")
+    data_dir: str | None = setting(None, "dataset directory (CIFAR root or ImageFolder root); CIFAR downloads "
+                                  "there when missing and online")
+    image_size: int | None = setting(None, "resize ImageFolder images to this square size (default 32)")
+    train_subset: int | None = setting(None, "use only this many training images, class-balanced")
+    train_portion: float = setting(0.5, "share of training images for weight steps; the rest drive alpha steps",
+                                  PAPER)
+    # --- search space and stages
+    primitives: tuple[str, ...] = setting(None, "candidate ops (comma-separated); default: every registered op",
+                                         "DARTS search space", default_factory=primitives)
+    init_channels: int = setting(16, "channels of the first cell", PAPER)
+    cells: tuple[int, ...] = setting((5, 11, 17), "cells per stage", PAPER)
+    ops_kept: tuple[int, ...] = setting((8, 5, 3), "candidate ops per edge in each stage", PAPER)
+    skip_dropout: tuple[float, ...] = setting((0.1, 0.4, 0.7), "initial dropout rate after skip-connects per stage",
+                                             "P-DARTS README command")
+    dropout_decay: float = setting(0.2, "exponential decay of the skip dropout after warm-up", PAPER)
+    max_skip_connects: int = setting(2, "most skip-connects allowed in the derived normal cell", PAPER + " (M = 2)")
+    # --- optimisation
+    epochs: int = setting(25, "epochs per stage", PAPER)
+    warmup_epochs: int = setting(10, "epochs per stage in which only network weights train", PAPER)
+    batch_size: int = setting(96, "batch size of weight and of alpha steps", PAPER)
+    lr: float = setting(0.025, "SGD learning rate of network weights (cosine-annealed per stage)", PAPER)
+    lr_min: float = setting(0.0, "final learning rate of the cosine schedule", PAPER)
+    momentum: float = setting(0.9, "SGD momentum", PAPER)
+    weight_decay: float = setting(3e-4, "SGD weight decay", PAPER)
+    grad_clip: float = setting(5.0, "gradient-norm clip of weights and of alphas", PAPER)
+    arch_lr: float = setting(6e-4, "Adam learning rate of the architecture parameters", PAPER)
+    arch_betas: tuple[float, ...] = setting((0.5, 0.999), "Adam betas of the architecture parameters", PAPER)
+    arch_weight_decay: float = setting(1e-3, "Adam weight decay of the architecture parameters", PAPER)
+    # --- resource costs: L = CE + sum_m lambda_m * C_m
+    costs: dict[str, float] = setting(None, "resource costs and their lambdas, NAME=LAMBDA (repeatable)",
+                                     "RAPDARTS eq. 10", default_factory=dict)
+    cost_target: str = setting("eval", "network costs are priced in: eval (the network the genotype is trained as) "
+                              "or search (the search network of the stage)")
+    target_channels: int = setting(36, "width C of the evaluation network costs are priced in",
+                                  "DARTS/P-DARTS CIFAR evaluation network")
+    target_cells: int = setting(20, "cells of the evaluation network costs are priced in",
+                               "DARTS/P-DARTS CIFAR evaluation network")
+    cost_batch: int = setting(1, "batch size of the op specs costs are computed for (latency: deployment batch)")
+    cost_options: dict[str, str] = setting(None, "options for cost providers, KEY=VALUE (e.g. latency.table=FILE)",
+                                          default_factory=dict)
+    block_plugins: tuple[str, ...] = setting((), "plugins not to load, by entry-point name")
+    # --- budgets: lambda adapted during the search so the derived architecture meets C_m <= B_m
+    budgets: dict[str, str] = setting(None, "resource budgets the derived architecture must meet, NAME=VALUE[unit] "
+                                     "(repeatable, e.g. params=3M, latency=4ms); each adapts its own lambda",
+                                     "rapdarts (dual ascent as in LightNAS)", default_factory=dict)
+    budget_step: float = setting(0.05, "dual-ascent step: after every alpha step mu = lambda * budget changes by "
+                                "budget_step * (C / budget - 1), never below 0", "rapdarts")
+    budget_init: float = setting(0.0, "initial mu = lambda * budget of every budget (0: start unconstrained)",
+                                "rapdarts")
+    budget_repair: bool = setting(True, "when the final genotype ends over a budget, change its least probable ops "
+                                 "until it meets every budget (reported in budgets.json)", "rapdarts")
+    budget_temperature: float = setting(0.1, "temperature of the derivation-aware expected cost a budget uses "
+                                       "(towards 0 it equals the derived cost; larger is smoother)", "rapdarts")
+    # --- execution
+    seed: int = setting(0, "random seed; a search is reproducible from config and seed")
+    device: str = setting("auto", "cpu, cuda, cuda:N or auto (cuda when available)")
+    threads: int | None = setting(None, "CPU threads for torch (default: torch's choice)")
+    amp: bool = setting(False, "mixed precision (bfloat16 autocast) on CUDA")
+    channels_last: bool = setting(True, "channels_last memory format (faster depthwise convs here)")
+    recompute: str = setting("auto", "recompute mixed-op activations in backward (on, off, auto): ~4x less memory "
+                            "for ~25% more time on large inputs; auto turns it on when the first cell's "
+                            "activations exceed 2**20 values per tensor (batch x C x H x W)")
+    profile: str = setting("paper", "named settings this config started from (informational)")
+
+    def validate(self) -> SearchConfig:
+        """Raise a one-line :class:`RapdartsError` for any impossible setting; return self."""
+        check_dataset(self.dataset, self.data_dir)
+        check_op_names(self.primitives, "--primitives")
+        if len(set(self.primitives)) != len(self.primitives):
+            raise RapdartsError(f"--primitives lists an op twice: {', '.join(self.primitives)}")
+        stages = len(self.cells)
+        if stages == 0 or len(self.ops_kept) != stages or len(self.skip_dropout) != stages:
+            raise RapdartsError(
+                f"cells {self.cells}, ops_kept {self.ops_kept} and skip_dropout {self.skip_dropout} must have one "
+                "entry per stage"
+            )
+        available = len(self.primitives)
+        for stage, keep in enumerate(self.ops_kept, 1):
+            if keep > available:
+                raise RapdartsError(
+                    f"ops_kept {self.ops_kept}: stage {stage} keeps {keep} ops per edge but only {available} candidate "
+                    "ops exist; lower ops_kept or add --primitives"
+                )
+            if keep < 1 or (stage > 1 and keep > self.ops_kept[stage - 2]):
+                raise RapdartsError(f"ops_kept {self.ops_kept} must be positive and never grow from stage to stage")
+        if min(self.cells) < 1:
+            raise RapdartsError(f"cells {self.cells}: every stage needs at least one cell")
+        if any(not 0.0 <= p < 1.0 for p in self.skip_dropout):
+            raise RapdartsError(f"skip_dropout {self.skip_dropout}: rates must be in [0, 1)")
+        if self.epochs < 1 or not 0 <= self.warmup_epochs <= self.epochs:
+            raise RapdartsError(f"need epochs >= 1 and 0 <= warmup_epochs <= epochs (got {self.epochs}, "
+                                f"{self.warmup_epochs})")
+        if self.recompute not in ("auto", "on", "off"):
+            raise RapdartsError(f"recompute {self.recompute!r}: choose auto, on or off")
+        if self.batch_size < 2:
+            raise RapdartsError("batch_size must be at least 2 (batch norm needs two samples)")
+        if not 0.0 < self.train_portion < 1.0:
+            raise RapdartsError(f"train_portion {self.train_portion} must be between 0 and 1")
+        if self.init_channels < 2:
+            raise RapdartsError("init_channels must be at least 2")
+        if len(self.arch_betas) != 2:
+            raise RapdartsError("arch_betas needs two numbers, e.g. 0.5,0.999")
+        for name in ("lr", "arch_lr"):
+            if getattr(self, name) <= 0:
+                raise RapdartsError(f"{name} must be positive")
+        if self.cost_target not in ("eval", "search"):
+            raise RapdartsError(f"cost_target {self.cost_target!r}: choose eval or search")
+        if self.target_channels < 2 or self.target_cells < 1 or self.cost_batch < 1:
+            raise RapdartsError("target_channels, target_cells and cost_batch must be positive")
+        if not self.budget_step > 0 or not self.budget_init >= 0 or not self.budget_temperature > 0:
+            raise RapdartsError("budget_step and budget_temperature must be positive and budget_init >= 0")
+        for name, weight in self.costs.items():
+            if not weight >= 0.0 or weight == float("inf"):
+                raise RapdartsError(f"cost {name!r}: lambda {weight} must be a finite number >= 0")
+        return self
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # A real three-stage search of the default dataset in a few minutes on 2 CPU cores.
+    "cpu": {"init_channels": 8, "batch_size": 64, "epochs": 6, "warmup_epochs": 2},
+    # Seconds: for tests and smoke checks only; too short to find good architectures.
+    "tiny": {"init_channels": 4, "batch_size": 32, "epochs": 3, "warmup_epochs": 1, "cells": (3, 4, 5),
+             "train_subset": 512},
+}
+"""Named settings. ``paper`` is the published configuration; the others change only sizes."""
+
+PROFILE_HELP = {
+    "paper": "the published P-DARTS settings (for GPUs: ~0.3 GPU-days on CIFAR-10)",
+    "cpu": "C=8, batch 64, 6 epochs per stage (2 warm-up): minutes on the digits dataset with 2 CPU cores",
+    "tiny": "C=4, cells 3/4/5, 3 epochs per stage, 512 images: seconds; for tests and smoke checks",
+}
+
+
+def profile_config(name: str) -> SearchConfig:
+    """The config of a named profile (``auto`` is resolved by the caller)."""
+    return named_settings(SearchConfig, PROFILES, name, "profile")

@@ -1,0 +1,333 @@
+"""The search loop: stages, epochs and the alternating first-order weight/alpha steps.
+
+Per stage (P-DARTS): build a fresh supernet over the surviving candidates, train ``epochs``
+epochs (weights only during warm-up; afterwards one alpha step on the alpha half of the data,
+then one weight step on the weight half), then prune each edge to the next stage's op count. The
+final genotype is derived from the last stage's probabilities.
+
+Reproducibility: every epoch seeds torch and its data generator from ``(seed, stage, epoch)``, and a
+checkpoint holding all state is written at every epoch end, so ``--resume`` continues an
+interrupted search and produces bit-identically the same result as an uninterrupted run on CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rapdarts.data import Batches, ImageData, balanced_subset, load_dataset, stratified_split
+from rapdarts.device import prepare_device
+from rapdarts.environment import describe_environment
+from rapdarts.errors import RapdartsError
+from rapdarts.evaluation import evaluate_classifier
+from rapdarts.extensions import SearchExtension
+from rapdarts.progress import progress_bar
+from rapdarts.rundir import RunDirectory
+from rapdarts.schedules import cosine_lr
+from rapdarts.search.config import SearchConfig
+from rapdarts.search.derive import derive_genotype
+from rapdarts.search.loss import SearchLoss
+from rapdarts.search.optimizers import SearchOptimizers
+from rapdarts.search.progressive import prune_candidates, skip_dropout_rate
+from rapdarts.seeding import epoch_seed
+from rapdarts.space.genotype import CELL_TYPES, Genotype
+from rapdarts.space.layout import edge_sources
+from rapdarts.space.supernet import Candidates, SearchNetwork
+
+log = logging.getLogger("rapdarts")
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class SearchResult:
+    genotype: Genotype
+    run_dir: Path
+    metrics: list[dict[str, Any]]
+
+
+StepCallback = Callable[[int, int, int], None]
+"""``callback(stage, epoch, step)`` after every step (tests use it to simulate a crash)."""
+
+
+class ProgressiveSearch:
+    """One P-DARTS search writing into ``run_dir``; :meth:`run` returns the genotype.
+
+    Construction loads the data and lets every extension check itself against it, but writes
+    nothing: a bad setting, dataset or budget fails before the run directory exists.
+    """
+
+    def __init__(self, config: SearchConfig, run_dir: RunDirectory, extensions: Sequence[SearchExtension] = (),
+                 show_progress: bool = True, on_step: StepCallback | None = None):
+        self.config = config.validate()
+        self.run_dir = run_dir
+        self.extensions = list(extensions)
+        self.show_progress = show_progress
+        self.on_step = on_step
+        self.device = prepare_device(config.device, config.amp, config.threads)
+        self.train_data, self.arch_data = self._load_data()
+        self.stage = 0
+        self.epoch = 0
+        self.candidates: dict[str, Candidates] = {
+            cell: tuple(tuple(config.primitives) for _ in edge_sources()) for cell in CELL_TYPES
+        }
+        self.metrics: list[dict[str, Any]] = []
+        self.alpha_history: list[dict[str, Any]] = []
+        self.stage_records: list[dict[str, Any]] = []
+        self.model: SearchNetwork | None = None
+        for extension in self.extensions:
+            extension.prepare(self.train_data.shape)
+
+    # ----------------------------------------------------------------- set-up
+    def _load_data(self) -> tuple[ImageData, ImageData]:
+        c = self.config
+        data = load_dataset(c.dataset, c.data_dir, train=True, image_size=c.image_size)
+        if c.train_subset:
+            data = balanced_subset(data, c.train_subset)
+        weight_idx, arch_idx = stratified_split(data.labels, c.train_portion, c.seed)
+        if len(weight_idx) < 2 or len(arch_idx) < 2:
+            raise RapdartsError(f"{len(data)} training images are too few to split for search")
+        self.dataset_info = {"name": data.name, "num_classes": data.num_classes, "in_channels": data.in_channels,
+                             "image_size": list(data.image_size), "train_images": len(data),
+                             "weight_images": len(weight_idx), "arch_images": len(arch_idx)}
+        return data.subset(weight_idx), data.subset(arch_idx)
+
+    def _build_stage(self, model_state: dict[str, Any] | None = None) -> None:
+        c = self.config
+        torch.manual_seed(epoch_seed(c.seed, self.stage, -1))
+        model = SearchNetwork(c.init_channels, self.train_data.num_classes, c.cells[self.stage],
+                              self.candidates["normal"], self.candidates["reduce"], self.train_data.in_channels,
+                              self.train_data.image_size)
+        model.set_recompute(self._recompute)
+        model = model.to(self.device)
+        if self._channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        if model_state is not None:
+            model.load_state_dict(model_state)
+        self.model = model
+        terms = [term for extension in self.extensions for term in extension.loss_terms(model, self.stage)]
+        self.optimizers = SearchOptimizers(model, c, SearchLoss(terms))
+
+    @property
+    def _recompute(self) -> bool:
+        if self.config.recompute != "auto":
+            return self.config.recompute == "on"
+        height, width = self.train_data.image_size
+        return self.config.batch_size * self.config.init_channels * height * width >= 2**20
+
+    @property
+    def _channels_last(self) -> bool:
+        return self.config.channels_last
+
+    # ----------------------------------------------------------------- steps
+    def evaluate(self) -> tuple[float, float]:
+        """Loss and accuracy on the alpha half of the data, without augmentation (eval-mode BN)."""
+        assert self.model is not None
+        result = evaluate_classifier(self.model, self.arch_data, self.config.batch_size, self.device,
+                                     self._channels_last, self.config.amp)
+        return result.loss, result.accuracy
+
+    # ----------------------------------------------------------------- epochs and stages
+    def _run_epoch(self, bar: Any) -> dict[str, Any]:
+        c = self.config
+        assert self.model is not None
+        started = time.perf_counter()
+        seed = epoch_seed(c.seed, self.stage, self.epoch)
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        lr = cosine_lr(c.lr, c.lr_min, self.epoch, c.epochs)
+        self.optimizers.set_lr(lr)
+        dropout = skip_dropout_rate(c.skip_dropout[self.stage], self.epoch, c.epochs, c.warmup_epochs, c.dropout_decay)
+        self.model.set_skip_dropout(dropout)
+        train_arch = self.epoch >= c.warmup_epochs
+        self.model.train()
+        weight_batches = Batches(self.train_data, c.batch_size, self.device, channels_last=self._channels_last)
+        arch_batches = Batches(self.arch_data, c.batch_size, self.device, channels_last=self._channels_last)
+        arch_iter = self._cycle(arch_batches, generator) if train_arch else None
+        sums: dict[str, torch.Tensor] = {}
+        train_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = steps = 0
+        for step, (x, y) in enumerate(weight_batches.iterate(generator)):
+            if arch_iter is not None:
+                parts = self.optimizers.alpha_step(*next(arch_iter))
+                for name, value in parts.items():
+                    sums[name] = sums.get(name, 0) + value
+                for extension in self.extensions:
+                    extension.after_alpha_step(self.model, parts)
+            loss, hits = self.optimizers.weight_step(x, y)
+            train_loss += loss * len(y)
+            correct += hits
+            seen += len(y)
+            steps += 1
+            bar.update(1)
+            if self.on_step is not None:
+                self.on_step(self.stage, self.epoch, step)
+        valid_loss, valid_acc = self.evaluate()
+        genotype = self.current_genotype()
+        row: dict[str, Any] = {
+            "stage": self.stage + 1, "epoch": self.epoch + 1, "cells": c.cells[self.stage],
+            "lr": lr, "skip_dropout": dropout, "arch_trained": train_arch,
+            "train_loss": train_loss.item() / seen, "train_acc": correct.item() / seen,
+            "valid_loss": valid_loss, "valid_acc": valid_acc,
+        }
+        if sums:
+            row["arch_objective"] = {name: value.item() / steps for name, value in sums.items()}
+        for extension in self.extensions:
+            row.update(extension.epoch_metrics(self.model, genotype))
+        row["genotype"] = genotype.to_dict()
+        row["seconds"] = time.perf_counter() - started
+        return row
+
+    @staticmethod
+    def _cycle(batches: Batches, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            yield from batches.iterate(generator)
+
+    def current_genotype(self) -> Genotype:
+        assert self.model is not None
+        return derive_genotype(self.candidates, self.model.probabilities(), max_skip_connects=self.config.max_skip_connects)
+
+    def _record_epoch(self, row: dict[str, Any]) -> None:
+        assert self.model is not None
+        self.metrics.append(row)
+        self.alpha_history.append({
+            "stage": self.stage + 1, "epoch": self.epoch + 1,
+            "candidates": {cell: [list(names) for names in self.candidates[cell]] for cell in CELL_TYPES},
+            "alphas": {cell: alpha.detach().float().cpu().tolist() for cell, alpha in self.model.alphas().items()},
+        })
+        costs = "".join(f"  {name} expected {value:.4g} / derived {row['genotype_cost'][name]:.4g}"
+                        for name, value in row.get("expected_cost", {}).items())
+        log.info("stage %d/%d epoch %d/%d  train acc %.3f  valid acc %.3f  loss %.3f  (%.1fs)%s",
+                 self.stage + 1, len(self.config.cells), self.epoch + 1, self.config.epochs, row["train_acc"],
+                 row["valid_acc"], row["train_loss"], row["seconds"], costs)
+
+    def _finish_stage(self) -> None:
+        """Record the stage and prune candidates for the next one."""
+        assert self.model is not None
+        probs = self.model.probabilities()
+        record: dict[str, Any] = {
+            "stage": self.stage + 1, "cells": self.config.cells[self.stage],
+            "candidates": {cell: [list(n) for n in self.candidates[cell]] for cell in CELL_TYPES},
+            "probabilities": {cell: probs[cell].float().cpu().tolist() for cell in CELL_TYPES},
+            "genotype": self.current_genotype().to_dict(),
+        }
+        if self.stage + 1 == len(self.config.cells):
+            genotype = self.current_genotype()
+            for extension in self.extensions:
+                genotype = extension.final_genotype(self.model, self.candidates, genotype)
+            record["genotype"] = genotype.to_dict()
+        if self.stage + 1 < len(self.config.cells):
+            keep = self.config.ops_kept[self.stage + 1]
+            pruned = {cell: prune_candidates(self.candidates[cell], probs[cell], keep) for cell in CELL_TYPES}
+            record["dropped"] = {
+                cell: [[name for name in before if name not in after]
+                       for before, after in zip(self.candidates[cell], pruned[cell])]
+                for cell in CELL_TYPES
+            }
+            self.candidates = pruned
+        self.stage_records.append(record)
+
+    # ----------------------------------------------------------------- checkpoints
+    def state(self) -> dict[str, Any]:
+        in_stage = self.model is not None and self.epoch < self.config.epochs
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config.to_dict(),
+            "stage": self.stage,
+            "epoch": self.epoch,
+            "candidates": {cell: [list(n) for n in self.candidates[cell]] for cell in CELL_TYPES},
+            "model": self.model.state_dict() if in_stage else None,
+            "optimizer": self.optimizers.optimizer.state_dict() if in_stage else None,
+            "arch_optimizer": self.optimizers.arch_optimizer.state_dict() if in_stage else None,
+            "history": {"metrics": self.metrics, "alphas": self.alpha_history, "stages": self.stage_records},
+            "extensions": [extension.state_dict() for extension in self.extensions],
+        }
+
+    def _save(self) -> None:
+        self.run_dir.save_checkpoint(self.state())
+        self.run_dir.write_jsonl("metrics.jsonl", self.metrics)
+        self.run_dir.write_jsonl("alphas.jsonl", self.alpha_history)
+        self.run_dir.write_json("stages.json", self.stage_records)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint written by :meth:`state`."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise RapdartsError(f"checkpoint in {self.run_dir.path} has format {state.get('format')}, expected "
+                                f"{CHECKPOINT_FORMAT}")
+        self.stage, self.epoch = int(state["stage"]), int(state["epoch"])
+        self.candidates = {cell: tuple(tuple(n) for n in state["candidates"][cell]) for cell in CELL_TYPES}
+        history = state["history"]
+        self.metrics, self.alpha_history, self.stage_records = history["metrics"], history["alphas"], history["stages"]
+        for extension, saved in zip(self.extensions, state.get("extensions", ())):
+            if saved is not None:
+                extension.load_state_dict(saved)
+        if state["model"] is not None:
+            self._build_stage(state["model"])
+            self.optimizers.optimizer.load_state_dict(state["optimizer"])
+            self.optimizers.arch_optimizer.load_state_dict(state["arch_optimizer"])
+
+    # ----------------------------------------------------------------- main loop
+    def run(self) -> SearchResult:
+        """Run (or continue) the search to the end and write the final genotype and plots."""
+        self.run_dir.create()
+        with self.run_dir.log_to("search.log"):
+            return self._run()
+
+    def _run(self) -> SearchResult:
+        c = self.config
+        stages = len(c.cells)
+        self.run_dir.write_json("config.json", c.to_dict())
+        self.run_dir.write_json("environment.json", {**describe_environment(self.device), "seed": c.seed,
+                                                     "dataset": self.dataset_info})
+        steps_per_epoch = len(Batches(self.train_data, c.batch_size, self.device))
+        while self.stage < stages:
+            if self.model is None:
+                self.epoch = 0
+                self._build_stage()
+                log.info("stage %d/%d: %d cells, %d candidate ops per edge", self.stage + 1, stages,
+                         c.cells[self.stage], c.ops_kept[self.stage])
+            total = c.epochs * steps_per_epoch
+            with progress_bar(total, f"stage {self.stage + 1}/{stages}", self.show_progress,
+                              initial=self.epoch * steps_per_epoch) as bar:
+                while self.epoch < c.epochs:
+                    row = self._run_epoch(bar)
+                    self._record_epoch(row)
+                    self.epoch += 1
+                    bar.set_postfix(epoch=self.epoch, valid_acc=f"{row['valid_acc']:.3f}")
+                    if self.epoch == c.epochs:
+                        self._finish_stage()
+                        self.stage += 1
+                        self.model = None
+                    self._save()
+        final = self.stage_records[-1]["genotype"]
+        genotype = Genotype.from_dict(final, "derived genotype")
+        self.run_dir.write_json("genotype.json", genotype.to_dict())
+        self._plot(genotype)
+        for extension in self.extensions:
+            extension.finish(self.run_dir.path, self.metrics)
+        return SearchResult(genotype, self.run_dir.path, self.metrics)
+
+    def _plot(self, genotype: Genotype) -> None:
+        from rapdarts.search.plots import write_search_plots
+
+        write_search_plots(self.run_dir.file("plots"), self.metrics, self.alpha_history, self.stage_records, genotype)
+
+    @classmethod
+    def resumed(cls, run_dir: str | Path, make_extensions: Callable[[SearchConfig], Sequence[SearchExtension]],
+                show_progress: bool = True, on_step: StepCallback | None = None) -> ProgressiveSearch:
+        """A search restored from ``run_dir``'s last epoch-end checkpoint, ready to :meth:`run`.
+
+        ``make_extensions`` rebuilds the extensions (costs, budgets) from the saved config.
+        """
+        directory = RunDirectory.existing(run_dir)
+        state = directory.load_checkpoint()
+        config = SearchConfig.from_dict(state["config"], f"checkpoint config in {directory.path}")
+        runner = cls(config, directory, make_extensions(config), show_progress, on_step)
+        runner.restore(state)
+        return runner

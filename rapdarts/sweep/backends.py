@@ -1,0 +1,137 @@
+"""Running a sweep's searches: one function per sample, and backends that run many at once.
+
+:func:`run_sample` is the unit of work: it runs (or resumes, or skips when finished) one search
+in its own run directory and returns a small picklable summary. Backends call it in this process
+(one worker), in local worker processes (one per GPU when there are GPUs, ``CUDA_VISIBLE_DEVICES``
+set per process), or as Ray tasks on a local instance or a cluster (``pip install 'rapdarts[ray]'``).
+With Ray on several machines the sweep directory must be on a filesystem every node sees for
+``--resume`` to skip finished searches on the nodes; the returned summary alone is enough to
+build the results table.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from rapdarts.errors import RapdartsError
+
+log = logging.getLogger("rapdarts")
+
+Done = Callable[[dict[str, Any]], None]
+
+
+def run_sample(run_dir: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Run, resume or skip the search of one sample; returns its genotype and final accuracy.
+
+    A run with ``genotype.json`` is finished and not run again; one with a checkpoint resumes.
+    """
+    from rapdarts.api import resume, search
+    from rapdarts.rundir import RunDirectory
+    from rapdarts.search.config import SearchConfig
+
+    path = Path(run_dir)
+    directory = RunDirectory(path)
+    if (path / "genotype.json").exists():
+        status = "done before"
+    else:
+        logger = logging.getLogger("rapdarts")
+        if logger.level == logging.NOTSET:  # a worker process: the search's log goes to its search.log
+            logger.setLevel(logging.INFO)
+        if (path / RunDirectory.CHECKPOINT).exists():
+            resume(path, show_progress=False)
+            status = "resumed"
+        else:
+            search(SearchConfig.from_dict(config, f"sweep sample {path.name}"), run_dir=path, show_progress=False)
+            status = "ran"
+    metrics = directory.read_jsonl("metrics.jsonl")
+    return {"run_dir": str(path), "status": status, "genotype": directory.read_json("genotype.json"),
+            "valid_acc": metrics[-1]["valid_acc"] if metrics else None, "pid": os.getpid()}
+
+
+def cuda_devices() -> int:
+    """How many CUDA devices this machine has (0 without torch CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _init_worker(devices: Any) -> None:
+    """Give a local worker process one GPU (before CUDA is initialised in it)."""
+    device = devices.get()
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
+
+
+def run_local(tasks: Iterable[tuple[str, dict[str, Any]]], workers: int, done: Done) -> None:
+    """Run ``(run_dir, config)`` tasks with ``workers`` processes (in this process when 1); ``done(summary)``
+    is called here as each finishes, so results are written as they arrive."""
+    tasks = list(tasks)
+    if workers <= 1 or len(tasks) <= 1:
+        for run_dir, config in tasks:
+            done(run_sample(run_dir, config))
+        return
+    gpus = cuda_devices()
+    context = multiprocessing.get_context("spawn")
+    devices = context.Queue()
+    for worker in range(workers):
+        devices.put(worker % gpus if gpus else None)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(devices,)) as pool:
+        pending = {pool.submit(run_sample, run_dir, config) for run_dir, config in tasks}
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    done(future.result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def run_ray(tasks: Iterable[tuple[str, dict[str, Any]]], workers: int | None, done: Done,
+            address: str | None = None, cpus_per_task: int = 1) -> None:
+    """Run the tasks as Ray tasks on ``address`` or a local instance; at most ``workers`` at once
+    (``None``: as many as the cluster's CPUs and GPUs fit, one GPU per task when it has GPUs).
+
+    An already initialised Ray (e.g. ``ray.init(num_cpus=2)`` in a notebook) is used as it is.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise RapdartsError("--backend ray needs Ray: pip install 'rapdarts[ray]'") from None
+    if not ray.is_initialized() and address:
+        ray.init(address=address)
+    elif not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    remote = ray.remote(num_cpus=cpus_per_task, num_gpus=1 if gpus else 0)(run_sample)
+    queue = list(tasks)
+    running: dict[Any, str] = {}
+    while queue or running:
+        while queue and (workers is None or len(running) < workers):
+            run_dir, config = queue.pop(0)
+            running[remote.remote(run_dir, config)] = run_dir
+        ready, _ = ray.wait(list(running), num_returns=1)
+        for ref in ready:
+            running.pop(ref)
+            try:
+                done(ray.get(ref))
+            except ray.exceptions.RayTaskError as error:
+                raise RapdartsError(f"a search of the sweep failed on Ray: {error.cause!r}") from None
+
+
+def run_tasks(tasks: Iterable[tuple[str, dict[str, Any]]], backend: str, workers: int | None, done: Done,
+              options: Mapping[str, Any] | None = None) -> None:
+    """Dispatch to the ``local`` or ``ray`` backend."""
+    if backend == "local":
+        run_local(tasks, workers or 1, done)
+    elif backend == "ray":
+        run_ray(tasks, workers, done, **dict(options or {}))
+    else:
+        raise RapdartsError(f"unknown backend {backend!r}; choose local or ray")
