@@ -87,15 +87,16 @@ def _error_summary(runs: list[list[dict]]) -> dict:
 def main() -> None:
     args = _parse()
     import torch
-
     from common import machine, report
-    from rapdarts.budget import cost_range, target_for
-    from rapdarts.search.config import profile_config
+
+    from rapdarts.budget.floor import cost_range
     from rapdarts.costs import CostEvaluator, genotype_costs
     from rapdarts.costs.plugins import discover_providers
+    from rapdarts.costs.target import Pricing
+    from rapdarts.search.config import profile_config
     from rapdarts.space.genotype import Genotype
-    from rapdarts.sweep.plan import dataset_shape, draw_lambdas
     from rapdarts.sweep.backends import run_tasks
+    from rapdarts.sweep.plan import dataset_shape, draw_lambdas
 
     started = time.perf_counter()
     overrides = {"device": "cpu", "threads": 1, "dataset": args.dataset, "data_dir": args.data_dir,
@@ -104,8 +105,8 @@ def main() -> None:
         overrides["train_subset"] = args.train_subset
     base = profile_config(args.profile).updated(overrides).validate()
     provider = discover_providers().get("params")
-    target = target_for(base, dataset_info(base))
-    floor, ceiling = cost_range(provider, base, target)
+    target = Pricing.from_settings(base.to_dict()).eval_target(dataset_shape(base))
+    floor, ceiling = cost_range(provider, base.primitives, base.max_skip_connects, target)
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="budget-bench-"))
     evaluator = CostEvaluator()
 

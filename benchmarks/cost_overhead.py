@@ -35,14 +35,15 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
     from common import machine, report
-    from rapdarts.search.config import SearchConfig
+
     from rapdarts.costs import CostEvaluator, CostTable, ExpectedCost, TargetNetwork
     from rapdarts.costs.plugins import discover_providers
+    from rapdarts.data import DataShape
+    from rapdarts.search.config import SearchConfig
     from rapdarts.search.loss import SearchLoss
-    from rapdarts.space.ops import primitives
     from rapdarts.search.optimizers import SearchOptimizers
+    from rapdarts.space.ops import primitives
     from rapdarts.space.supernet import SearchNetwork
 
     torch.set_num_threads(args.threads)
@@ -51,7 +52,7 @@ def main() -> None:
     options = dict(item.split("=", 1) for item in args.cost_option)
     providers = discover_providers(options=options).select(names)
     candidates = {cell: tuple(primitives() for _ in range(14)) for cell in ("normal", "reduce")}
-    target = TargetNetwork(36, 20, 10, 3, (args.image_size, args.image_size))
+    target = TargetNetwork(DataShape(image_size=(args.image_size, args.image_size)))
 
     build = {}
     with tempfile.TemporaryDirectory() as cache:
@@ -67,13 +68,13 @@ def main() -> None:
                           image_size=(args.image_size, args.image_size)).to(device)
     model = model.to(memory_format=torch.channels_last)
     config = SearchConfig(device=args.device)
-    plain = SearchSteps(model, config, SearchLoss())
-    costed = SearchSteps(model, config, SearchLoss([ExpectedCost(t.to(device), 1e-9) for t in tables]))
+    plain = SearchOptimizers(model, config, SearchLoss())
+    costed = SearchOptimizers(model, config, SearchLoss([ExpectedCost(t.to(device), 1e-9) for t in tables]))
     x = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
     x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
 
-    def step(steps: SearchSteps) -> float:
+    def step(steps: SearchOptimizers) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()

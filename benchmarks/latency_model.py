@@ -34,15 +34,16 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
     from common import report
+
     from rapdarts.costs.target import TargetNetwork
-    from rapdarts.space.genotype import preset, preset_names
+    from rapdarts.data import DataShape
+    from rapdarts.deploy.ondevice import TimingSettings, device_name
     from rapdarts.latency.profile import profile, target_specs
     from rapdarts.latency.surrogate import LatencySurrogate, evaluate
     from rapdarts.latency.table import LatencyTable
     from rapdarts.latency.validate import plot_validation, validate
-    from rapdarts.deploy.ondevice import TimingSettings, device_name
+    from rapdarts.space.genotype import preset, preset_names
 
     torch.set_num_threads(1)
     settings = TimingSettings(intra_threads=args.threads, optimization=args.optimization, repeats=args.repeats,
@@ -57,7 +58,8 @@ def main() -> None:
     profile_seconds = time.perf_counter() - start
 
     unseen_specs = []
-    for target in (TargetNetwork(C=24), TargetNetwork(C=48), TargetNetwork(image_size=(64, 64))):
+    for target in (TargetNetwork(init_channels=24), TargetNetwork(init_channels=48),
+                   TargetNetwork(DataShape(image_size=(64, 64)))):
         unseen_specs.extend(target_specs(target))
     unique = {s.key(): s for s in unseen_specs if s.key() not in LatencyTable.load(main_table).entries}
     profile(list(unique.values()), work / "unseen.json", settings, progress=False)
@@ -88,7 +90,8 @@ def main() -> None:
     a, h0, h1 = plain["uncorrected"], calibrated["held_out_uncorrected"], calibrated["held_out_corrected"]
     summary = (f"profile {len(specs)} ops in {profile_seconds:.0f}s (overhead {table.header['overhead_ms']:.4f} ms); "
                f"surrogate on {surrogate['powerlaw']['overall']['n']} unseen ops: powerlaw MAPE "
-               f"{surrogate['powerlaw']['overall']['mape']:.1%} ({surrogate['powerlaw']['overall']['within_10pct']:.0%} "
+               f"{surrogate['powerlaw']['overall']['mape']:.1%} "
+               f"({surrogate['powerlaw']['overall']['within_10pct']:.0%} "
                f"within 10%), forest MAPE {surrogate['forest']['overall']['mape']:.1%}; additivity on {a['n']} "
                f"networks: r {a.get('pearson_r', float('nan')):.3f}, tau {a.get('kendall_tau', float('nan')):.3f}, "
                f"mean error {a['mean_error']:+.1%}, {a['within_10pct']:.0%} within 10%; held-out ({h1['n']}) "

@@ -35,8 +35,8 @@ REFERENCE = {1: (13.0, 14.0, 8.0), 2: (22.0, 23.0, 13.5), 3: (15.0, 14.0, 12.8)}
 
 def measure_stage(args: argparse.Namespace) -> dict:
     import torch
-
     from common import peak_rss_gb
+
     from rapdarts.search.config import SearchConfig
     from rapdarts.search.optimizers import SearchOptimizers
     from rapdarts.space.supernet import SearchNetwork
@@ -51,7 +51,7 @@ def measure_stage(args: argparse.Namespace) -> dict:
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     config = SearchConfig(amp=args.amp, device=args.device)
-    steps = SearchSteps(model, config)
+    steps = SearchOptimizers(model, config)
     x = torch.randn(args.batch_size, 3, 32, 32, device=device)
     if args.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -97,7 +97,6 @@ def main() -> None:
         return
 
     import torch
-
     from common import machine, report
 
     torch.set_num_threads(args.threads)

@@ -2,7 +2,7 @@
 
 Throughput mode (default): for each preset (DARTS_V1, DARTS_V2, PDARTS) the published evaluation
 network (C=36, 20 cells, auxiliary head on, drop path 0.15: its mid-training value) takes full
-training steps (forward, backward, gradient clip, SGD with momentum: ``rapdarts.train_steps``, the
+training steps (forward, backward, gradient clip, SGD with momentum: ``rapdarts.train.step``, the
 code ``rapdarts train`` runs) on random 32x32 batches. Median step time over ``--repeats`` steps
 after ``--warmup``; images/s = batch / median. Batch 64 by default, chosen to fit a 24 GB CPU machine
 next to other work (activations take about 0.11 GB per image on the CPU, measured at batch 8);
@@ -53,8 +53,8 @@ def measure_preset(name: str, args: argparse.Namespace) -> dict:
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.drop_path_prob = paper.drop_path_prob / 2
-    steps = TrainSteps(model, paper.lr, paper.momentum, paper.weight_decay, paper.grad_clip, paper.auxiliary_weight,
-                       amp=args.amp)
+    steps = TrainingStep(model, paper.lr, paper.momentum, paper.weight_decay, paper.grad_clip, paper.auxiliary_weight,
+                         amp=args.amp)
     x = torch.randn(args.batch_size, 3, 32, 32, device=device)
     if args.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -81,7 +81,6 @@ def measure_preset(name: str, args: argparse.Namespace) -> dict:
 
 def throughput(args: argparse.Namespace) -> tuple[dict, str]:
     import torch
-
     from common import machine, peak_rss_gb
 
     rows = [measure_preset(name, args) for name in args.presets.split(",")]
@@ -98,10 +97,10 @@ def throughput(args: argparse.Namespace) -> tuple[dict, str]:
 
 def cifar_subset_run(args: argparse.Namespace) -> tuple[dict, str]:
     import torch
-
     from common import machine
-    from rapdarts.space.genotype import preset
+
     from rapdarts.api import train
+    from rapdarts.space.genotype import preset
     from rapdarts.train.config import TrainConfig
 
     if not (Path(args.data_dir) / "train").is_dir():
@@ -125,7 +124,8 @@ def cifar_subset_run(args: argparse.Namespace) -> tuple[dict, str]:
            "train_seconds": report["train_seconds"], "total_seconds": seconds,
            "epochs": [{k: row[k] for k in ("epoch", "train_acc", "test_acc", "seconds")} for row in result.metrics]}
     summary = (f"PDARTS C={args.subset_channels}, {args.subset_layers} cells ({out['params']:,} params), "
-               f"{args.epochs} epochs on the CIFAR-10 subset ({dataset['train_images']:,} train images): test accuracy {100 * out['test_accuracy']:.2f}% on {out['test_images']:,} test images, "
+               f"{args.epochs} epochs on the CIFAR-10 subset ({dataset['train_images']:,} train images): test "
+               f"accuracy {100 * out['test_accuracy']:.2f}% on {out['test_images']:,} test images, "
                f"{seconds / 60:.1f} min total")
     return out, summary
 
@@ -154,7 +154,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
     from common import report
 
     torch.set_num_threads(args.threads)

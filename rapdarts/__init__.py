@@ -18,18 +18,46 @@ below it (the order is enforced by import-linter; see ``[tool.importlinter]`` in
 The public API is what ``__all__`` lists; everything else is an implementation detail.
 """
 
-from rapdarts.version import __version__
-from rapdarts.api import (load_resumable, load_resumable_training, prepare_search, prepare_training, resume,
-                          resume_training, search, search_extensions, train)
+from rapdarts.api import (
+                          load_resumable,
+                          load_resumable_training,
+                          prepare_search,
+                          prepare_training,
+                          resume,
+                          resume_training,
+                          search,
+                          search_extensions,
+                          train,
+)
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
 from rapdarts.extensions import LossTerm, SearchExtension
-from rapdarts.search import PROFILES, ProgressiveSearch, SearchConfig, SearchLoss, SearchResult, derive_genotype
-from rapdarts.search import profile_config
-from rapdarts.space import (EvalNetwork, Genotype, MixedOp, ParameterCount, SearchNetwork, build_op, count_parameters,
-                            load_genotype, preset, preset_names, primitives, register_op)
+from rapdarts.search import (
+                          PROFILES,
+                          ProgressiveSearch,
+                          SearchConfig,
+                          SearchLoss,
+                          SearchResult,
+                          derive_genotype,
+                          profile_config,
+)
+from rapdarts.space import (
+                          EvalNetwork,
+                          Genotype,
+                          MixedOp,
+                          ParameterCount,
+                          SearchNetwork,
+                          build_op,
+                          count_parameters,
+                          load_genotype,
+                          preset,
+                          preset_names,
+                          primitives,
+                          register_op,
+)
 from rapdarts.sweep import SweepOptions, load_sweep, plan_sweep, resume_sweep, start_sweep
 from rapdarts.train import TrainConfig, TrainedWeights, Trainer, TrainResult, load_trained, train_profile_config
+from rapdarts.version import __version__
 
 __all__ = [
     "__version__",

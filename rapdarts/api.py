@@ -71,17 +71,21 @@ def search(config: SearchConfig, run_dir: str | Path | None = None, runs_root: s
     return prepare_search(config, run_dir, runs_root, plugins, extensions, show_progress, on_step).run()
 
 
-def load_resumable(run_dir: str | Path, plugins: Iterable[object] = (), show_progress: bool = True,
+def load_resumable(run_dir: str | Path, plugins: Iterable[object] = (),
+                   extensions: Sequence[SearchExtension] | None = None, show_progress: bool = True,
                    on_step: StepCallback | None = None) -> ProgressiveSearch:
-    """The interrupted search in ``run_dir``, restored from its last checkpoint with its config's penalties."""
-    return ProgressiveSearch.resumed(run_dir, lambda config: search_extensions(config, providers_for(config, plugins)),
-                                     show_progress, on_step)
+    """The interrupted search in ``run_dir``, restored from its last checkpoint with its config's penalties
+    (or ``extensions``, which must be the ones the search started with)."""
+    def make_extensions(config: SearchConfig) -> Sequence[SearchExtension]:
+        return search_extensions(config, providers_for(config, plugins)) if extensions is None else extensions
+
+    return ProgressiveSearch.resumed(run_dir, make_extensions, show_progress, on_step)
 
 
-def resume(run_dir: str | Path, plugins: Iterable[object] = (), show_progress: bool = True,
-           on_step: StepCallback | None = None) -> SearchResult:
+def resume(run_dir: str | Path, plugins: Iterable[object] = (), extensions: Sequence[SearchExtension] | None = None,
+           show_progress: bool = True, on_step: StepCallback | None = None) -> SearchResult:
     """Continue an interrupted search; a finished one just rewrites its outputs."""
-    return load_resumable(run_dir, plugins, show_progress, on_step).run()
+    return load_resumable(run_dir, plugins, extensions, show_progress, on_step).run()
 
 
 def report_providers(config: TrainConfig, plugins: Iterable[object] = ()) -> list[CostProvider]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rapdarts.search.config import SearchConfig, profile_config
 from rapdarts.api import search
+from rapdarts.search.config import SearchConfig, profile_config
 from rapdarts.search.loop import SearchResult
 
 CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset"

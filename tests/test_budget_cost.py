@@ -5,13 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rapdarts.budget.derived_cost import (cell_expected_cost, derived_cost, derived_expected_cost, extreme_cost,
-                                          selectable_ops, top2_probability)
-from rapdarts.space.layout import node_edges
+from rapdarts.budget.derived_cost import (
+    cell_expected_cost,
+    derived_cost,
+    derived_expected_cost,
+    extreme_cost,
+    selectable_ops,
+    top2_probability,
+)
 from rapdarts.costs import CostEvaluator, CostProvider, CostTable, TargetNetwork, expected_cost, genotype_costs
 from rapdarts.costs.plugins import discover_providers
 from rapdarts.data import DataShape
 from rapdarts.search.derive import derive_genotype
+from rapdarts.space.layout import node_edges
 from rapdarts.space.ops import primitives
 
 OPS = tuple(primitives())

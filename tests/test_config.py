@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from rapdarts.errors import RapdartsError
 from rapdarts.search.config import PROFILES, SearchConfig, profile_config
 from rapdarts.settings import load_config_file
-from rapdarts.errors import RapdartsError
 
 
 def test_defaults_are_the_published_pdarts_settings():

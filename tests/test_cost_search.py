@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from rapdarts.api import search
 from rapdarts.cli import main
 from rapdarts.costs import CostEvaluator, TargetNetwork, genotype_costs
 from rapdarts.costs.plugins import discover_providers
-from rapdarts.api import search
 from rapdarts.data import DataShape
 
 REPO = Path(__file__).resolve().parents[1]

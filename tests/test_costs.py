@@ -5,23 +5,32 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rapdarts.costs import (
+    CostEvaluator,
+    CostProvider,
+    CostTable,
+    OpSpec,
+    TargetNetwork,
+    build_module,
+    expected_cost,
+    genotype_costs,
+)
 from rapdarts.costs.flops import count_flops
 from rapdarts.costs.params import parameter_count
-from rapdarts.costs import (CostEvaluator, CostProvider, CostTable, OpSpec, TargetNetwork, build_module,
-                            expected_cost, genotype_costs)
 from rapdarts.costs.plugins import discover_providers
 from rapdarts.costs.spec import FIXED_OPS
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
-from rapdarts.space.genotype import preset
-from rapdarts.space.network import EvalNetwork, count_parameters
+from rapdarts.space.genotype import preset, preset_names
+from rapdarts.space.network import count_parameters
 from rapdarts.space.ops import primitives
 
 CELL_SPECS = [OpSpec(op, 12, 12, stride, 8, 8, network=network)
               for op in primitives() for stride in (1, 2) for network in ("eval", "search")]
 FIXED_SPECS = [OpSpec("stem", 3, 48, 1, 8, 8), OpSpec("relu_conv_bn", 48, 16, 1, 8, 8),
                OpSpec("relu_conv_bn", 48, 16, 1, 8, 8, network="search"), OpSpec("factorized_reduce", 64, 32, 2, 8, 8),
-               OpSpec("add", 16, 16, 1, 8, 8), OpSpec("concat", 16, 64, 1, 8, 8), OpSpec("classifier", 256, 10, 1, 2, 2)]
+               OpSpec("add", 16, 16, 1, 8, 8), OpSpec("concat", 16, 64, 1, 8, 8),
+               OpSpec("classifier", 256, 10, 1, 2, 2)]
 
 
 def test_fixed_specs_cover_every_fixed_op():
@@ -33,8 +42,9 @@ def test_analytic_params_equal_the_instantiated_module(spec):
     assert parameter_count(spec) == sum(p.numel() for p in build_module(spec).parameters())
 
 
-@pytest.mark.parametrize("name", ["DARTS_V1", "DARTS_V2", "PDARTS"])
-@pytest.mark.parametrize("target", [TargetNetwork(), TargetNetwork(DataShape(10, 1, (8, 8)), 16, 8)], ids=["cifar", "digits"])
+@pytest.mark.parametrize("name", preset_names())
+@pytest.mark.parametrize("target", [TargetNetwork(), TargetNetwork(DataShape(10, 1, (8, 8)), 16, 8)],
+                         ids=["cifar", "digits"])
 def test_genotype_costs_equal_whole_network_counts(name, target):
     """Op-by-op sums equal counting the whole built network: the layout and specs are right."""
     providers = discover_providers().select(["params", "flops"])

@@ -7,8 +7,15 @@ import shutil
 import pytest
 import torch
 
-from rapdarts.data import (Batches, balanced_subset, cutout, evaluation_batches, load_dataset, random_crop,
-                           stratified_split)
+from rapdarts.data import (
+    Batches,
+    balanced_subset,
+    cutout,
+    evaluation_batches,
+    load_dataset,
+    random_crop,
+    stratified_split,
+)
 from rapdarts.errors import RapdartsError
 
 

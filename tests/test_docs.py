@@ -24,3 +24,13 @@ def test_readme_quick_start_has_exactly_two_commands():
 def test_ci_runs_the_readme_test_command_verbatim():
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     assert _quick_start_commands()[1] in ci
+
+
+def test_the_readme_python_examples_import_what_exists():
+    """Every name a README example imports exists (the examples themselves run searches: minutes)."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.+?)\n```", readme, re.DOTALL)
+    imports = [line for block in blocks for line in block.splitlines() if line.startswith(("from ", "import "))]
+    assert len(imports) >= 5
+    for line in imports:
+        exec(line, {})  # noqa: S102 - the README's own import lines

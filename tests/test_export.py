@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 
 from rapdarts.cli import main
-from rapdarts.errors import RapdartsError
+from rapdarts.data import DataShape
 from rapdarts.deploy.export import export_checked
+from rapdarts.deploy.onnx_export import TimingSettings, make_session, run_session
+from rapdarts.errors import RapdartsError
 from rapdarts.space.genotype import preset
 from rapdarts.space.network import EvalNetwork
-from rapdarts.deploy.onnx_export import TimingSettings, make_session, run_session
-from rapdarts.data import DataShape
 from rapdarts.train.checkpoint import load_state, load_trained
 
 
@@ -52,7 +52,8 @@ def test_export_of_a_genotype_is_an_untrained_network_of_the_requested_shape(tmp
 
 def test_export_of_a_search_run_takes_the_dataset_shape_from_the_run(tiny_search, tmp_path, capsys):
     path = tmp_path / "m.onnx"
-    assert main(["export", str(tiny_search.run_dir), "--onnx", str(path), "--channels", "4", "--layers", "5"]) == 0  # the former names still work
+    # --channels and --layers: the former names of --init-channels and --cells still work
+    assert main(["export", str(tiny_search.run_dir), "--onnx", str(path), "--channels", "4", "--layers", "5"]) == 0
     inputs = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in inputs] == [1, 1, 8, 8]  # digits: 1 channel, 8x8
 
@@ -106,8 +107,9 @@ def test_checkpoint_mismatches_are_one_line_errors(tiny_training, tiny_search, t
          f"was trained for another genotype than the genotype of {tiny_search.run_dir}"),
         (["export", str(tiny_training), "--onnx", str(tmp_path / "b.onnx"), "--classes", "100"],
          "was trained for 10 classes, not the 100 of --classes 100"),
-        (["evaluate", str(tiny_training), "--dataset", "imagefolder", "--data-dir", str(_image_folder(tmp_path / "f", 3)),
-          "--image-size", "8"], "was trained for 10 classes, not the 3 of dataset imagefolder"),
+        (["evaluate", str(tiny_training), "--dataset", "imagefolder", "--data-dir",
+          str(_image_folder(tmp_path / "f", 3)), "--image-size", "8"],
+         "was trained for 10 classes, not the 3 of dataset imagefolder"),
         (["evaluate", str(tiny_search.run_dir)], "is a search checkpoint, not a trained network"),
         (["evaluate", str(tmp_path)], f"{tmp_path} has no checkpoint.pt"),
         (["export", str(tiny_training), "--onnx", str(tmp_path / "c.onnx"), "--channels", "8"],

@@ -17,7 +17,7 @@ def test_presets_are_the_published_ones():
     assert pdarts.reduce_concat == (2, 3, 4, 5)
 
 
-@pytest.mark.parametrize("name", ["DARTS_V1", "DARTS_V2", "PDARTS"])
+@pytest.mark.parametrize("name", preset_names())
 def test_json_round_trip(name, tmp_path):
     genotype = preset(name)
     path = tmp_path / "g.json"

@@ -10,16 +10,16 @@ import sys
 import numpy as np
 import pytest
 
-from rapdarts.deploy import ondevice
 from rapdarts.cli import main
 from rapdarts.costs import CostEvaluator, OpSpec, TargetNetwork, genotype_costs
 from rapdarts.costs.plugins import discover_providers
 from rapdarts.data import DataShape
+from rapdarts.deploy import ondevice
 from rapdarts.errors import RapdartsError
-from rapdarts.space.genotype import preset
 from rapdarts.latency.calibration import CORRECTION_GROUPS, fit_correction
 from rapdarts.latency.profile import export_ops, profile, target_specs
 from rapdarts.latency.table import LatencyTable
+from rapdarts.space.genotype import preset
 
 TARGET = TargetNetwork(DataShape(10, 1, (8, 8)), init_channels=4, cells=5)
 FAST = ondevice.TimingSettings(warmup=1, repeats=3, sessions=1)
@@ -117,7 +117,8 @@ def test_missing_op_of_a_foreign_table_names_the_op_and_how_to_profile_it(tmp_pa
     foreign.write_text(json.dumps(data))
     provider = discover_providers(options={"latency.table": str(foreign)}).get("latency")
     spec = OpSpec("sep_conv_3x3", 40, 40, 1, 8, 8)
-    with pytest.raises(RapdartsError, match="sep_conv_3x3 40->40ch.*missing from latency table.*Cortex-A72.*export-ops"):
+    message = "sep_conv_3x3 40->40ch.*missing from latency table.*Cortex-A72.*export-ops"
+    with pytest.raises(RapdartsError, match=message):
         CostEvaluator(use_disk=False).cost(provider, spec)
 
 

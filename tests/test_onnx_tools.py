@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from rapdarts.deploy.onnx_export import TimingSettings, export_onnx, make_session, run_session, time_model
 from rapdarts.errors import RapdartsError
 from rapdarts.space.genotype import preset
 from rapdarts.space.network import EvalNetwork
-from rapdarts.deploy.onnx_export import TimingSettings, export_onnx, make_session, run_session, time_model
 
 
 def test_exported_network_matches_torch(tmp_path):

@@ -100,3 +100,54 @@ def test_costs_command_lists_unit_and_package(capsys):
     lines = capsys.readouterr().out.splitlines()
     params = next(line for line in lines if line.startswith("params"))
     assert "parameters" in params and f"rapdarts {metadata.version('rapdarts')}" in params
+
+
+# ------------------------------------------------------------------ the contract of every provider
+PROVIDER_NAMES = sorted(discover_providers().by_name)
+"""Every provider installed here, built-in or third-party: each new one is tested without anyone remembering to."""
+
+
+def _contract_specs() -> list:
+    from rapdarts.costs import OpSpec
+    from rapdarts.space.ops import primitives
+
+    specs = []
+    for C, size in ((4, 8), (8, 16)):
+        specs += [OpSpec(op, C, C, stride, size, size) for op in primitives() for stride in (1, 2)]
+        specs += [OpSpec("stem", 1, 3 * C, 1, size, size), OpSpec("relu_conv_bn", 3 * C, C, 1, size, size),
+                  OpSpec("factorized_reduce", 4 * C, C, 2, size, size), OpSpec("add", C, C, 1, size, size),
+                  OpSpec("concat", C, 4 * C, 1, size, size), OpSpec("classifier", 4 * C, 10, 1, size, size)]
+    return specs
+
+
+@pytest.fixture(scope="module")
+def provider_options(tmp_path_factory) -> dict[str, str]:
+    """Options that let every built-in provider answer: a small latency table made here (ops missing from it
+    are measured on demand) and a surrogate fitted on it."""
+    from rapdarts.costs import TargetNetwork
+    from rapdarts.data import DataShape
+    from rapdarts.deploy.ondevice import TimingSettings
+    from rapdarts.latency.profile import profile, target_specs
+    from rapdarts.latency.surrogate import LatencySurrogate
+    from rapdarts.latency.table import LatencyTable
+
+    directory = tmp_path_factory.mktemp("contract")
+    table = profile(target_specs(TargetNetwork(DataShape(10, 1, (8, 8)), 4, 5)), directory / "table.json",
+                    TimingSettings(warmup=1, repeats=3, sessions=1), progress=False)
+    LatencySurrogate.fit(LatencyTable.load(table)).save(directory / "surrogate.json")
+    return {"latency.table": str(table), "surrogate.model": str(directory / "surrogate.json")}
+
+
+@pytest.mark.parametrize("name", PROVIDER_NAMES)
+def test_every_provider_keeps_the_contract(name, provider_options):
+    """A unit, a version, and a finite cost >= 0 for every primitive and fixed op at two shapes."""
+    import math
+
+    from rapdarts.costs import CostEvaluator
+
+    provider = discover_providers(options=provider_options).get(name)
+    assert provider.unit and provider.version and provider.description and provider.package
+    evaluator = CostEvaluator(use_disk=False)
+    for spec in _contract_specs():
+        value = evaluator.cost(provider, spec)
+        assert math.isfinite(value) and value >= 0, (spec.describe(), value)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from rapdarts.api import resume, search
 from rapdarts.errors import RapdartsError
 from rapdarts.space.genotype import load_genotype
-from rapdarts.api import resume, search
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,12 +9,12 @@ import os
 
 import pytest
 
+from rapdarts.api import search
 from rapdarts.cli import main
 from rapdarts.search.config import profile_config
-from rapdarts.api import search
+from rapdarts.sweep.backends import run_sample
 from rapdarts.sweep.plan import draw_lambdas, plan_sweep, refined_range, sample_config
 from rapdarts.sweep.runner import Sweep, SweepOptions, load_sweep, start_sweep
-from rapdarts.sweep.backends import run_sample
 
 SMALL = ["--profile", "tiny", "--device", "cpu", "--epochs", "1", "--warmup-epochs", "0", "--train-subset", "256",
          "--cells", "1,1,1"]

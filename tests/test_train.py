@@ -11,16 +11,16 @@ import pytest
 import torch
 from torch import nn
 
+from rapdarts.api import load_resumable_training, train
 from rapdarts.cli import main
 from rapdarts.errors import RapdartsError
+from rapdarts.evaluation import evaluate_classifier
 from rapdarts.space.genotype import preset
 from rapdarts.space.network import EvalNetwork, count_parameters
-from rapdarts.api import load_resumable_training, train
-from rapdarts.train.loop import drop_path_schedule
-from rapdarts.train.config import TRAIN_PROFILES, TrainConfig, train_profile_config
-from rapdarts.evaluation import evaluate_classifier
-from rapdarts.train.step import TrainingStep
 from rapdarts.train.checkpoint import load_trained
+from rapdarts.train.config import TRAIN_PROFILES, TrainConfig, train_profile_config
+from rapdarts.train.loop import drop_path_schedule
+from rapdarts.train.step import TrainingStep
 
 TIMING_KEYS = ("seconds", "train_seconds")
 

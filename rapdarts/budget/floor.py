@@ -47,9 +47,9 @@ def check_budgets(budgets: Mapping[str, Budget], providers: Sequence[CostProvide
         ranges[name] = (floor, ceiling)
         if budget.value < floor:
             raise RapdartsError(f"budget {name}={budget.text} is below the cheapest architecture this search space "
-                                f"allows ({budget.describe(floor)} in the {target.init_channels}-channel, {target.cells}-cell "
-                                f"evaluation network); raise the budget to at least {format_number(floor)}, or shrink "
-                                "--target-channels/--target-cells")
+                                f"allows ({budget.describe(floor)} in the {target.init_channels}-channel, "
+                                f"{target.cells}-cell evaluation network); raise the budget to at least "
+                                f"{format_number(floor)}, or shrink --target-channels/--target-cells")
         if budget.value >= ceiling:
             log.warning("budget %s=%s is at or above the dearest architecture of the search space (%s): it cannot "
                         "bind", name, budget.text, budget.describe(ceiling))

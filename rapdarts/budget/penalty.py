@@ -86,7 +86,7 @@ class BudgetPenalty(CostPenalty):
         self.multipliers = {name: float(config.budget_init) for name in self.budgets}
         self.terms: dict[str, BudgetTerm] = {}
         self.ranges: dict[str, tuple[float, float]] = {}
-        self._steps: dict[str, list[tuple[float, float]]] = {name: [] for name in self.budgets}
+        self._trajectory: dict[str, list[tuple[float, float]]] = {name: [] for name in self.budgets}
         self.repair: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- engine hooks
@@ -124,7 +124,7 @@ class BudgetPenalty(CostPenalty):
             budget = self.budgets[name].value
             self.multipliers[name] = dual_step(self.multipliers[name], cost, budget, self.config.budget_step)
             term.weight = self.multipliers[name] / budget
-            self._steps[name].append((term.weight, cost))
+            self._trajectory[name].append((term.weight, cost))
 
     def epoch_metrics(self, model: SearchNetwork, genotype: Genotype) -> dict[str, Any]:
         row = super().epoch_metrics(model, genotype)
@@ -136,15 +136,16 @@ class BudgetPenalty(CostPenalty):
         row["predicted_cost"] = predicted
         budgets = {}
         for name, budget in self.budgets.items():
-            steps = self._steps[name]
-            stride = max(1, math.ceil(len(steps) / TRAJECTORY_POINTS))
+            trajectory = self._trajectory[name]
+            stride = max(1, math.ceil(len(trajectory) / TRAJECTORY_POINTS))
             budgets[name] = {
                 "budget": budget.value, "lambda": self.multipliers[name] / budget.value,
                 "multiplier": self.multipliers[name], "predicted": predicted[name],
                 "derived": row["genotype_cost"][name], "meets": row["genotype_cost"][name] <= budget.value,
-                "step_lambda": [lam for lam, _ in steps[::stride]], "step_cost": [c for _, c in steps[::stride]],
+                "step_lambda": [lam for lam, _ in trajectory[::stride]],
+                "step_cost": [c for _, c in trajectory[::stride]],
             }
-            self._steps[name] = []
+            self._trajectory[name] = []
             log.info("  budget %s: lambda %.4g, predicted %s, derived %s (budget %s)%s", name,
                      budgets[name]["lambda"], budget.describe(predicted[name]),
                      budget.describe(row["genotype_cost"][name]), budget.describe(),
@@ -177,8 +178,8 @@ class BudgetPenalty(CostPenalty):
         repaired, moves = repair_genotype(genotype, space, probs, tables, limits, self.config.max_skip_connects)
         after = self.costs_of(repaired)
         self.repair = {"before": before, "after": after, "moves": moves, "genotype_before": genotype.to_dict()}
-        over = ", ".join(f"{name} {format_number(before[name])} > {format_number(limit)}" for name, limit in limits.items()
-                         if before[name] > limit)
+        over = ", ".join(f"{name} {format_number(before[name])} > {format_number(limit)}"
+                         for name, limit in limits.items() if before[name] > limit)
         changes = "; ".join(f"{m['cell']} cell: {m['from'][0]} on edge {m['from'][1]} -> {m['to'][0]} on edge "
                             f"{m['to'][1]}" for m in moves)
         log.warning("the search ended over budget (%s); repaired by %d op change(s): %s", over, len(moves), changes)

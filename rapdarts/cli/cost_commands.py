@@ -9,8 +9,8 @@ from rapdarts.cli.target_options import target_from, target_options
 from rapdarts.costs.evaluate import CostEvaluator
 from rapdarts.costs.plugins import discover_providers
 from rapdarts.costs.table import genotype_costs
-from rapdarts.formatting import format_number
 from rapdarts.costs.target import TargetNetwork
+from rapdarts.formatting import format_number
 from rapdarts.space.genotype import Genotype, load_genotype
 from rapdarts.space.network import count_parameters
 
@@ -22,7 +22,8 @@ from rapdarts.space.network import count_parameters
 def costs_command(block_plugins: tuple[str, ...], cost_option_items: tuple[str, ...]) -> None:
     """List every discovered cost provider with its unit and package; report broken plugins."""
     providers = discover_providers(block=block_plugins, options=parse_cost_options(cost_option_items))
-    rows = [(p.name, p.unit, p.package, p.description) for p in sorted(providers.by_name.values(), key=lambda p: p.name)]
+    rows = [(p.name, p.unit, p.package, p.description)
+            for p in sorted(providers.by_name.values(), key=lambda p: p.name)]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("cost", "unit", "package"))]
     click.echo(f"{'cost':{widths[0]}}  {'unit':{widths[1]}}  {'package':{widths[2]}}  description")
     for name, unit, package, description in rows:
@@ -62,7 +63,8 @@ def cost_command(source: str, names: tuple[str, ...], measure: bool, block_plugi
     counted = count_parameters(target.build(genotype)).without_auxiliary
     check = ""
     if "params" in costs:
-        check = " (matches)" if int(costs["params"]) == counted else f" (DIFFERS from params: {costs['params']:,.0f})"
+        check = " (matches)" if int(costs["params"]) == counted else \
+            f" (DIFFERS from params: {format_number(costs['params'])})"
     click.echo(f"  {'torch model':16s} {counted:>16,} parameters counted from the built model{check}")
     if measure:
         _measure(genotype, target, cost_options, costs.get("latency"))

@@ -143,8 +143,9 @@ def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], 
     for key in ("uncorrected", "corrected", "held_out_uncorrected", "held_out_corrected"):
         if key in report:
             stats = report[key]
-            click.echo(f"{key:22s} n={stats['n']:3d}  pearson r {stats.get('pearson_r', float('nan')):.3f}  kendall tau "
-                       f"{stats.get('kendall_tau', float('nan')):.3f}  mean error {stats['mean_error']:+.1%}  "
+            click.echo(f"{key:22s} n={stats['n']:3d}  pearson r {stats.get('pearson_r', float('nan')):.3f}  "
+                       f"kendall tau {stats.get('kendall_tau', float('nan')):.3f}  "
+                       f"mean error {stats['mean_error']:+.1%}  "
                        f"mean |error| {stats['mean_abs_error']:.1%}  within +-10% {stats['within_10pct']:.0%}")
     if calibrate:
         click.echo("correction stored in the table: " + json.dumps(report["correction"]["scale"]))

@@ -8,12 +8,21 @@ from typing import Any
 import click
 
 from rapdarts.api import load_resumable, prepare_search
+from rapdarts.cli.options import (
+    config_options,
+    given,
+    layered_config,
+    parse_budgets,
+    parse_cost_options,
+    parse_costs,
+    plugin_options,
+    run_directory_options,
+    settings_options,
+)
 from rapdarts.errors import RapdartsError
 from rapdarts.progress import logs_above_bars
 from rapdarts.search.config import PROFILE_HELP, PROFILES, SearchConfig, profile_config
 from rapdarts.search.loop import SearchResult
-from rapdarts.cli.options import (config_options, given, layered_config, parse_budgets, parse_cost_options,
-                                  parse_costs, plugin_options, run_directory_options, settings_options)
 
 log = logging.getLogger("rapdarts")
 

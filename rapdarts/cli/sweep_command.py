@@ -7,8 +7,14 @@ from typing import Any
 
 import click
 
-from rapdarts.cli.options import (config_options, given, parse_budgets, parse_cost_options, plugin_options,
-                                  settings_options)
+from rapdarts.cli.options import (
+    config_options,
+    given,
+    parse_budgets,
+    parse_cost_options,
+    plugin_options,
+    settings_options,
+)
 from rapdarts.cli.search_command import PROFILE_CHOICES, resolve_config
 from rapdarts.errors import RapdartsError
 from rapdarts.search.config import SearchConfig

@@ -9,8 +9,15 @@ from typing import Any
 import click
 
 from rapdarts.api import load_resumable_training, prepare_training
-from rapdarts.cli.options import (config_options, given, layered_config, parse_cost_options, plugin_options,
-                                  run_directory_options, settings_options)
+from rapdarts.cli.options import (
+    config_options,
+    given,
+    layered_config,
+    parse_cost_options,
+    plugin_options,
+    run_directory_options,
+    settings_options,
+)
 from rapdarts.cli.search_command import PROFILE_NOTES
 from rapdarts.errors import RapdartsError
 from rapdarts.progress import logs_above_bars

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rapdarts.atomic import atomic_write_json
-from rapdarts.errors import RapdartsError
 from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.spec import OpSpec
+from rapdarts.errors import RapdartsError
 
 
 def default_cache_dir() -> Path:

@@ -83,7 +83,8 @@ def count_flops(module: torch.nn.Module, inputs: torch.Tensor) -> float:
         total = analysis.total()
     unsupported = analysis.unsupported_ops()
     if unsupported:
-        raise ValueError(f"fvcore cannot count {', '.join(sorted(unsupported))}; add a handle in rapdarts/costs/flops.py")
+        raise ValueError(f"fvcore cannot count {', '.join(sorted(unsupported))}; add a handle in "
+                         "rapdarts/costs/flops.py")
     return float(total)
 
 

@@ -36,7 +36,7 @@ class PluginFailure:
 
 
 class PluginManager(pluggy.PluginManager):
-    """pluggy's manager for the ``rapdarts`` hooks, knowing each plugin's package and the plugins that failed to load."""
+    """pluggy's manager of the ``rapdarts`` hooks; it knows each plugin's package and the plugins that failed."""
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT)

@@ -16,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rapdarts.costs.spec import OpSpec
 from rapdarts.data import DataShape
 from rapdarts.space.genotype import Genotype
 from rapdarts.space.layout import NODES, CellSpec, cell_layout, edge_sources, edge_stride
 from rapdarts.space.network import EvalNetwork
 from rapdarts.space.supernet import SearchNetwork
-from rapdarts.costs.spec import OpSpec
 
 
 @dataclass(frozen=True)

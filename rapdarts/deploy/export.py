@@ -17,7 +17,14 @@ import torch
 
 from rapdarts.atomic import atomic_write
 from rapdarts.data import DataShape
-from rapdarts.deploy.onnx_export import DEFAULT_OPSET, TimingSettings, export_onnx, make_session, run_session, time_model
+from rapdarts.deploy.onnx_export import (
+    DEFAULT_OPSET,
+    TimingSettings,
+    export_onnx,
+    make_session,
+    run_session,
+    time_model,
+)
 from rapdarts.errors import RapdartsError
 from rapdarts.space.network import EvalNetwork
 

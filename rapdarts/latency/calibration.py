@@ -6,10 +6,11 @@ network) and every other op costs ``median - overhead``.
 
 Running ops one by one is not running them together: ONNX Runtime fuses and re-lays-out across op
 boundaries, so a plain sum can be off (measured on this project's machines: a chain of five ops
-took 1/1.37 of the sum of its parts with all graph optimisations, 1/0.97 with none). ``rapdarts validate-latency --calibrate`` measures whole networks and fits one
-scale factor per op group (convolutions, pools, skip-connects, fixed parts) by non-negative least
-squares (:func:`fit_correction`), stored in the table header as ``correction``. The model stays
-additive, so the search's expected latency is still a weighted sum of table entries.
+took 1/1.37 of the sum of its parts with all graph optimisations, 1/0.97 with none).
+``rapdarts validate-latency --calibrate`` measures whole networks and fits one scale factor per op
+group (convolutions, pools, skip-connects, fixed parts) by non-negative least squares
+(:func:`fit_correction`), stored in the table header as ``correction``. The model stays additive,
+so the search's expected latency is still a weighted sum of table entries.
 """
 
 from __future__ import annotations

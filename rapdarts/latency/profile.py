@@ -76,7 +76,8 @@ def export_ops(specs: Iterable[OpSpec], directory: str | Path, progress: bool = 
             bar.update(1)
     export_onnx(_CallOverhead(), torch.zeros(1), directory / "ops" / "overhead.onnx", what="the overhead model")
     manifest = {"format": ondevice.MANIFEST_FORMAT, "created_by": CREATED_BY, "batch": batches.pop(),
-                "dtype": dtypes.pop(), "overhead": {"file": "ops/overhead.onnx", "input_shape": [1]}, "entries": entries}
+                "dtype": dtypes.pop(), "overhead": {"file": "ops/overhead.onnx", "input_shape": [1]},
+                "entries": entries}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
     shutil.copyfile(ondevice.__file__, directory / "profile_ops.py")
     return directory

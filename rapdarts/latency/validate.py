@@ -114,8 +114,8 @@ def validate(table: LatencyTable, target: TargetNetwork, genotypes: Sequence[tup
     uncorrected = {**table.header, "correction": None}
     rows = [{"name": a.name, "genotype": a.genotype.to_dict(), "measured_ms": a.measured_ms,
              "predicted_ms": predict(table, a, uncorrected)} for a in architectures]
-    report: dict[str, Any] = {"table": str(table.path), "target": target.to_dict(), "settings": table.settings.to_dict(),
-                              "rows": rows}
+    report: dict[str, Any] = {"table": str(table.path), "target": target.to_dict(),
+                              "settings": table.settings.to_dict(), "rows": rows}
     if not calibrate:
         if table.header.get("correction"):
             for row, architecture in zip(rows, architectures):

@@ -124,7 +124,7 @@ class ProgressiveSearch:
     def _channels_last(self) -> bool:
         return self.config.channels_last
 
-    # ----------------------------------------------------------------- steps
+    # ----------------------------------------------------------------- evaluation
     def evaluate(self) -> tuple[float, float]:
         """Loss and accuracy on the alpha half of the data, without augmentation (eval-mode BN)."""
         assert self.model is not None
@@ -152,7 +152,7 @@ class ProgressiveSearch:
         sums: dict[str, torch.Tensor] = {}
         train_loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        seen = steps = 0
+        seen = batches = 0
         for step, (x, y) in enumerate(weight_batches.iterate(generator)):
             if arch_iter is not None:
                 parts = self.optimizers.alpha_step(*next(arch_iter))
@@ -164,7 +164,7 @@ class ProgressiveSearch:
             train_loss += loss * len(y)
             correct += hits
             seen += len(y)
-            steps += 1
+            batches += 1
             bar.update(1)
             if self.on_step is not None:
                 self.on_step(self.stage, self.epoch, step)
@@ -177,7 +177,7 @@ class ProgressiveSearch:
             "valid_loss": valid_loss, "valid_acc": valid_acc,
         }
         if sums:
-            row["arch_objective"] = {name: value.item() / steps for name, value in sums.items()}
+            row["arch_objective"] = {name: value.item() / batches for name, value in sums.items()}
         for extension in self.extensions:
             row.update(extension.epoch_metrics(self.model, genotype))
         row["genotype"] = genotype.to_dict()
@@ -191,7 +191,8 @@ class ProgressiveSearch:
 
     def current_genotype(self) -> Genotype:
         assert self.model is not None
-        return derive_genotype(self.candidates, self.model.probabilities(), max_skip_connects=self.config.max_skip_connects)
+        return derive_genotype(self.candidates, self.model.probabilities(),
+                               max_skip_connects=self.config.max_skip_connects)
 
     def _record_epoch(self, row: dict[str, Any]) -> None:
         assert self.model is not None

@@ -67,7 +67,8 @@ class Genotype:
     def from_dict(cls, data: Any, source: str = "genotype") -> Genotype:
         """Build from the JSON structure; ``source`` names the input in error messages."""
         if not isinstance(data, dict):
-            raise RapdartsError(f"{source}: expected a JSON object with keys normal, normal_concat, reduce, reduce_concat")
+            raise RapdartsError(f"{source}: expected a JSON object with keys normal, normal_concat, reduce, "
+                                "reduce_concat")
         keys = ("normal", "normal_concat", "reduce", "reduce_concat")
         missing = [key for key in keys if key not in data]
         if missing:
@@ -79,7 +80,8 @@ class Genotype:
             edges = {cell: [(op, index) for op, index in data[cell]] for cell in CELL_TYPES}
             concats = {cell: [int(i) for i in data[f"{cell}_concat"]] for cell in CELL_TYPES}
         except (TypeError, ValueError) as error:
-            raise RapdartsError(f"{source}: edges must be [op, input] pairs and concats lists of ints ({error})") from None
+            raise RapdartsError(f"{source}: edges must be [op, input] pairs and concats lists of ints "
+                                f"({error})") from None
         try:
             return cls(edges["normal"], concats["normal"], edges["reduce"], concats["reduce"])
         except RapdartsError as error:

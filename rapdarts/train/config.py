@@ -2,9 +2,9 @@
 
 The defaults of :class:`TrainConfig` are the published CIFAR-10 evaluation settings of DARTS (Liu,
 Simonyan, Yang, ICLR 2019, Sec. 3.3 and its ``train.py``) and P-DARTS (Chen, Xie, Wu, Tian, ICCV
-2019, Sec. 4.2 and its ``train_cifar.py``). Where the two differ, P-DARTS wins (batch 128; DARTS used 96) and the help text says so. Each
-field's ``help`` says what it is and its ``source`` where its default comes from; the CLI builds
-its options from these fields.
+2019, Sec. 4.2 and its ``train_cifar.py``). Where the two differ, P-DARTS wins (batch 128; DARTS
+used 96) and the help text says so. Each field's ``help`` says what it is and its ``source`` where
+its default comes from; the CLI builds its options from these fields.
 
 600 epochs of a 3.4M-parameter network take about 1.5 GPU-days, so scaled-down *profiles* change
 sizes (width, depth, batch, epochs, data) and nothing else: the auxiliary head, drop path, cutout,

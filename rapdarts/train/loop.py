@@ -107,7 +107,8 @@ class Trainer:
         if c.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.steps = TrainingStep(model, c.lr, c.momentum, c.weight_decay, c.grad_clip, c.auxiliary_weight, c.amp)
+        self.training_step = TrainingStep(model, c.lr, c.momentum, c.weight_decay, c.grad_clip, c.auxiliary_weight,
+                                          c.amp)
 
     def batches(self) -> Batches:
         """The augmented training batches (random crop, flip where the dataset allows, cutout)."""
@@ -127,7 +128,7 @@ class Trainer:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         lr = cosine_lr(c.lr, c.lr_min, self.epoch, c.epochs)
-        self.steps.set_lr(lr)
+        self.training_step.set_lr(lr)
         self.model.drop_path_prob = drop_path_schedule(c.drop_path_prob, self.epoch, c.epochs)
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
@@ -135,7 +136,7 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
         for step, (x, y) in enumerate(self.batches().iterate(generator)):
-            loss, objective, hits = self.steps.step(x, y)
+            loss, objective, hits = self.training_step.step(x, y)
             loss_sum += loss * len(y)
             objective_sum += objective * len(y)
             correct += hits
@@ -155,7 +156,7 @@ class Trainer:
         return {"format": CHECKPOINT_FORMAT, "kind": CHECKPOINT_KIND, "config": self.config.to_dict(),
                 "genotype": self.genotype.to_dict(), "genotype_source": self.genotype_source,
                 "shape": self.shape.to_dict(), "epoch": self.epoch, "model": self.model.state_dict(),
-                "optimizer": self.steps.optimizer.state_dict(), "metrics": self.metrics}
+                "optimizer": self.training_step.optimizer.state_dict(), "metrics": self.metrics}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint written by :meth:`state` (same genotype and data shape)."""
@@ -164,7 +165,7 @@ class Trainer:
             raise RapdartsError(f"checkpoint {where} was written for {DataShape.from_dict(state['shape']).describe()}, "
                                 f"but the dataset now gives {self.shape.describe()}")
         load_state(self.model, state["model"], where)
-        self.steps.optimizer.load_state_dict(state["optimizer"])
+        self.training_step.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
         self.metrics = list(state["metrics"])
 

@@ -35,7 +35,7 @@ PREFERRED_ORDER = {"params": 0, "flops": 1, "latency": 2}
 
 
 def select_providers(names: Sequence[str], providers: Providers) -> list[CostProvider]:
-    """The providers named (every discovered one, usual ones first, when ``names`` is empty); unknown names are an error."""
+    """The providers named (when ``names`` is empty, every one, the usual first); unknown names are an error."""
     return providers.select(names or sorted(providers.by_name, key=lambda n: (PREFERRED_ORDER.get(n, 99), n)))
 
 
