@@ -1,5 +1,5 @@
-"""Latency tables: profiling, resumption, validation of files, the provider, calibration, and the
-torch-free on-device profiler."""
+"""Latency tables: profiling with calibration, resumption, validation of files, the provider, the
+calibration maths, and the torch-free on-device profiler."""
 
 from __future__ import annotations
 
@@ -16,20 +16,22 @@ from rapdarts.costs.plugins import discover_providers
 from rapdarts.data import DataShape
 from rapdarts.deploy import ondevice
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.calibration import CORRECTION_GROUPS, fit_correction
-from rapdarts.latency.profile import export_ops, profile, target_specs
+from rapdarts.latency.lookup import LatencyLookup
+from rapdarts.latency.profile import calibration_genotypes, export_bundle, profile, target_specs
 from rapdarts.latency.table import LatencyTable
 from rapdarts.space.genotype import preset
+from rapdarts.space.ops import primitives
 
 TARGET = TargetNetwork(DataShape(10, 1, (8, 8)), init_channels=4, cells=5)
 FAST = ondevice.TimingSettings(warmup=1, repeats=3, sessions=1)
 SHAPE = ["--dataset", "digits", "--init-channels", "4", "--cells", "5"]
+NETWORKS = 6  # random calibration genotypes of the tests' tables: 4 fit, 2 held out (plus the 3 presets, fit)
 
 
 @pytest.fixture(scope="module")
 def table_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("latency") / "table.json"
-    profile(target_specs(TARGET), path, FAST, progress=False)
+    profile(TARGET, path, FAST, networks=NETWORKS, progress=False)
     return path
 
 
@@ -42,34 +44,72 @@ def test_profile_covers_every_op_the_target_needs(table_path):
     header = table.header
     assert header["complete"] and header["batch"] == 1 and header["provider"] == "CPUExecutionProvider"
     assert header["overhead_ms"] > 0 and header["device"] == ondevice.device_name()
-    assert all(e["p10_ms"] <= e["median_ms"] <= e["p90_ms"] for e in table.entries.values())
+    assert header["target"] == TARGET.to_dict() and header["partial"] is None
+    assert all(e["p10_ms"] <= e["p90_ms"] and e["median_ms"] > 0 for e in table.entries.values())
+    cell_ops = {op for op in primitives() if op != "none"}
+    assert {e["group"] for e in table.entries.values()} == cell_ops | {"fixed"}
 
 
-def test_interrupted_profile_is_marked_incomplete_and_completed_on_rerun(tmp_path, caplog):
-    directory, out = tmp_path / "ops", tmp_path / "table.json"
-    specs = target_specs(TARGET)[:6]
-    export_ops(specs, directory, progress=False)
+def test_the_header_records_the_calibration_and_its_held_out_figures(table_path):
+    header = LatencyTable.load(table_path).header
+    fitted = header["calibration"]
+    roles = [role for _, _, role in calibration_genotypes(NETWORKS)]
+    assert fitted["fitted_on"] == roles.count("fit") == 3 + 4 and roles.count("held_out") == 2
+    held = fitted["held_out"]
+    assert held["n"] == 2 and {"within_5pct", "within_10pct", "mean_error", "mean_abs_error"} <= set(held)
+    groups = {e["group"] for e in LatencyTable.load(table_path).entries.values()}
+    assert {"fixed", "sep_conv_3x3"} <= set(fitted["scales"]) <= groups  # groups of zero time have no scale
+    assert all(scale >= 0 for scale in fitted["scales"].values())
+    rows = {row["name"]: row for row in fitted["networks"]}
+    assert set(rows) == {name for name, _, _ in calibration_genotypes(NETWORKS)}
+    for row in rows.values():  # every network's calibrated prediction is sum_g scale_g * T_g
+        assert row["calibrated_ms"] == pytest.approx(sum(fitted["scales"].get(g, 1.0) * t
+                                                         for g, t in row["features"].items()))
+    assert header["reference"]["name"] == "DARTS_V1" and header["reference"]["median_ms"] > 0
 
-    def interrupt_after_three(done, total, key, timing):
-        if done == 3:
+
+def test_the_latency_cost_is_the_calibrated_sum_of_the_table(table_path):
+    """Every command prices a network the same way: the provider's op costs add up to LatencyLookup.predict."""
+    table = LatencyTable.load(table_path)
+    provider = discover_providers(options={"latency.table": str(table_path)}).get("latency")
+    genotype = preset("PDARTS")
+    cost = genotype_costs(genotype, [provider], TARGET, CostEvaluator(use_disk=False))["latency"]
+    assert cost == pytest.approx(table.predict(genotype, TARGET))
+    assert cost == pytest.approx(LatencyLookup({"latency.table": str(table_path)}).predict(genotype, TARGET))
+    row = next(r for r in table.calibration["networks"] if r["name"] == "PDARTS")
+    assert cost == pytest.approx(row["calibrated_ms"])  # the calibration's own figure for the same network
+
+
+def test_interrupted_profile_is_marked_incomplete_and_completed_on_rerun(tmp_path):
+    directory, out = tmp_path / "export", tmp_path / "table.json"
+    export_bundle(TARGET, directory, networks=0, progress=False)
+    two_sessions = ondevice.TimingSettings(warmup=1, repeats=3, sessions=2, noise_threshold=1e9)  # no re-timing
+
+    def interrupt_after_the_first_round(stage, done, total):
+        if done == total // 2:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        ondevice.profile_manifest(directory, out, FAST, on_entry=interrupt_after_three)
+        ondevice.profile_manifest(directory, out, two_sessions, progress=interrupt_after_the_first_round)
     partial = json.loads(out.read_text())
-    assert partial["header"]["complete"] is False and len(partial["entries"]) == 3
-    LatencyTable.load(out)
-    assert "incomplete (3 of 6 entries)" in caplog.text
-    ondevice.profile_manifest(directory, out, FAST, on_entry=None)
+    assert partial["header"]["complete"] is False and partial["entries"] == {}
+    first_round = partial["header"]["partial"]["ops"]
+    assert len(first_round) == len(target_specs(TARGET)) and all(len(runs) == 1 for runs in first_round.values())
+    ondevice.profile_manifest(directory, out, two_sessions, progress=None, calibrate=False)
     done = json.loads(out.read_text())
-    assert done["header"]["complete"] and len(done["entries"]) == 6
-    assert all(done["entries"][k] == v for k, v in partial["entries"].items())  # kept, not re-measured
+    assert done["header"]["complete"] and done["header"]["partial"] is None
+    for key, runs in first_round.items():  # the first round was kept, not measured again
+        assert done["entries"][key]["session_medians_ms"][0] == pytest.approx(float(np.median(runs[0])))
+        assert len(done["entries"][key]["session_medians_ms"]) == 2
+    assert done["header"]["calibration"] is None
+    assert any("uncalibrated" in note for note in done["header"]["warnings"])
 
 
 def _write(path, mutate):
     data = {"format": ondevice.TABLE_FORMAT,
             "header": {"device": "d", "onnxruntime": "1", "provider": "CPUExecutionProvider", "intra_threads": 1,
-                       "optimization": "all", "batch": 1, "dtype": "float32", "overhead_ms": 0.01, "complete": True},
+                       "optimization": "all", "batch": 1, "dtype": "float32", "overhead_ms": 0.01, "complete": True,
+                       "calibration": {"scales": {"fixed": 1.1}}},
             "entries": {"k": {"spec": {}, "median_ms": 1.0, "p10_ms": 0.9, "p90_ms": 1.1}}}
     mutate(data)
     path.write_text(json.dumps(data))
@@ -81,10 +121,18 @@ def _write(path, mutate):
     (lambda d: d["entries"]["k"].update(p10_ms=-0.5), "entry 'k' has p10_ms = -0.5"),
     (lambda d: d["header"].pop("batch"), "header misses 'batch'"),
     (lambda d: d.update(format="something else"), "is not a rapdarts latency table"),
+    (lambda d: d["header"].update(calibration={"scales": {"fixed": -1}}), "calibration has no valid scales"),
+    (lambda d: d["header"].update(calibration={"scale": 3}), "calibration has no valid scales"),
 ])
 def test_implausible_tables_are_rejected(tmp_path, mutate, message):
     with pytest.raises(RapdartsError, match=message):
         LatencyTable.load(_write(tmp_path / "t.json", mutate))
+
+
+def test_a_table_of_the_first_format_loads_uncalibrated(tmp_path, caplog):
+    path = _write(tmp_path / "old.json", lambda d: d.update(format="rapdarts-latency-table/1"))
+    assert LatencyTable.load(path).calibration is None
+    assert "made by an older rapdarts" in caplog.text
 
 
 def test_corrupt_and_truncated_tables(tmp_path, table_path):
@@ -96,18 +144,21 @@ def test_corrupt_and_truncated_tables(tmp_path, table_path):
         LatencyTable.load(tmp_path / "absent.json")
 
 
-def test_provider_adds_the_overhead_once_and_subtracts_it_elsewhere(tmp_path, table_path):
+def test_provider_adds_the_overhead_once_and_scales_by_group(tmp_path, table_path):
     table = LatencyTable.load(table_path)
     for entry in table.entries.values():
         entry["median_ms"] = 1.0
     table.header["overhead_ms"] = 0.25
+    table.header["calibration"] = {"scales": {"fixed": 2.0}}  # every other group: 1
     table.path = tmp_path / "ones.json"
     table.save()
     provider = discover_providers(options={"latency.table": str(table.path)}).get("latency")
     genotype = preset("PDARTS")
-    ops = [s for s in TARGET.genotype_specs(genotype) if s.op != "none"]
+    specs = [s for s in TARGET.genotype_specs(genotype) if s.op != "none"]
+    fixed = [s for s in specs if not s.is_cell_op]
     cost = genotype_costs(genotype, [provider], TARGET, CostEvaluator(use_disk=False))["latency"]
-    assert cost == pytest.approx(1.0 + (len(ops) - 1) * 0.75)  # the stem keeps the call overhead
+    # the stem keeps the call overhead (1.0), every other op costs 0.75, fixed ones twice that
+    assert cost == pytest.approx(2.0 * (1.0 + (len(fixed) - 1) * 0.75) + (len(specs) - len(fixed)) * 0.75)
 
 
 def test_missing_op_of_a_foreign_table_names_the_op_and_how_to_profile_it(tmp_path, table_path):
@@ -122,13 +173,15 @@ def test_missing_op_of_a_foreign_table_names_the_op_and_how_to_profile_it(tmp_pa
         CostEvaluator(use_disk=False).cost(provider, spec)
 
 
-def test_ops_missing_from_a_table_of_this_machine_are_measured_on_demand(tmp_path, table_path):
+def test_ops_missing_from_a_table_of_this_machine_are_measured_on_demand_uncalibrated(tmp_path, table_path, caplog):
     copy = tmp_path / "t.json"
     copy.write_text(table_path.read_text())
     provider = discover_providers(options={"latency.table": str(copy)}).get("latency")
     spec = OpSpec("sep_conv_3x3", 40, 40, 1, 8, 8)
     assert CostEvaluator(use_disk=False).cost(provider, spec) >= 0
-    assert spec.key() in LatencyTable.load(copy).entries
+    entry = LatencyTable.load(copy).entries[spec.key()]
+    assert entry["on_demand"] is True and entry["group"] == "sep_conv_3x3"
+    assert "outside the network" in caplog.text and "uncalibrated" in caplog.text
 
 
 def test_mismatched_settings_are_errors(table_path):
@@ -150,7 +203,7 @@ def test_unavailable_execution_provider_is_a_one_line_cli_error(tmp_path, capsys
 
 def test_on_device_profiler_needs_neither_torch_nor_rapdarts(tmp_path, table_path):
     directory = tmp_path / "export"
-    assert main(["export-ops", str(directory), "--no-progress", *SHAPE]) == 0
+    assert main(["export-ops", str(directory), "--no-progress", "--networks", str(NETWORKS), *SHAPE]) == 0
     script = directory / "profile_ops.py"
     code = ("import runpy, sys; sys.modules['torch'] = None; sys.modules['rapdarts'] = None; "
             f"sys.argv = ['profile_ops.py', {str(directory)!r}, '--repeats', '3', '--warmup', '1', "
@@ -159,18 +212,41 @@ def test_on_device_profiler_needs_neither_torch_nor_rapdarts(tmp_path, table_pat
     assert result.returncode == 0, result.stderr
     device_table = LatencyTable.load(directory / "latency_table.json")
     assert set(device_table.entries) == set(LatencyTable.load(table_path).entries)
+    assert device_table.calibration["fitted_on"] == 7 and "calibrated on 7 networks" in result.stderr
 
 
 def test_calibration_recovers_known_scales():
+    """Synthetic networks whose latency is exactly sum_g scale_g * T_g: the fit finds the scales."""
     rng = np.random.default_rng(0)
-    truth = {"conv": 0.8, "pool": 1.3, "skip": 1.0, "fixed": 1.1}
-    totals = [{g: float(rng.uniform(1, 10)) for g in CORRECTION_GROUPS} for _ in range(30)]
-    measured = [sum(truth[g] * t[g] for g in CORRECTION_GROUPS) for t in totals]
-    fitted = fit_correction(totals, measured, shrinkage=1e-6)
-    assert all(fitted[g] == pytest.approx(truth[g], rel=1e-3) for g in CORRECTION_GROUPS)
+    truth = {"sep_conv_3x3": 0.8, "max_pool_3x3": 1.3, "skip_connect": 1.0, "fixed": 1.1}
+    features = [{g: float(rng.uniform(1, 10)) for g in truth} for _ in range(30)]
+    measured = [sum(truth[g] * f[g] for g in truth) for f in features]
+    fitted = ondevice.fit_scales(features, measured, shrinkage=1e-9)
+    assert fitted == pytest.approx(truth, rel=1e-4)
+    shrunk = ondevice.fit_scales(features, measured, shrinkage=10.0)  # strong shrinkage: towards 1
+
+    def distance_from_one(scales):
+        return sum((scales[g] - 1) ** 2 for g in truth)
+
+    assert distance_from_one(shrunk) < 0.5 * distance_from_one(truth)
 
 
-def test_validate_latency_reports_agreement_and_stores_a_correction(tmp_path, table_path, capsys):
+def test_nnls_keeps_scales_non_negative_and_matches_least_squares_when_it_can():
+    matrix = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    assert ondevice.nnls(matrix, np.array([2.0, 3.0, 5.0])) == pytest.approx([2.0, 3.0])
+    assert ondevice.nnls(matrix, np.array([2.0, -3.0, -1.0])) == pytest.approx([0.5, 0.0])  # by hand
+
+
+def test_agreement_figures_by_hand():
+    stats = ondevice.agreement([10.4, 19.2, 32.8, 41.6], [10.0, 20.0, 30.0, 40.0])
+    assert stats["within_5pct"] == 0.75 and stats["within_10pct"] == 1.0  # errors +4%, -4%, +9.3%, +4%
+    assert stats["mean_error"] == pytest.approx((0.04 - 0.04 + 2.8 / 30 + 0.04) / 4)
+    assert stats["kendall_tau"] == 1.0 and stats["spearman_rho"] == pytest.approx(1.0)
+    swapped = ondevice.agreement([2.0, 1.0, 3.0], [1.0, 2.0, 3.0])
+    assert swapped["kendall_tau"] == pytest.approx(1 / 3)  # 2 concordant, 1 discordant pair
+
+
+def test_validate_latency_reports_agreement_and_refits(tmp_path, table_path, capsys):
     copy = tmp_path / "t.json"
     copy.write_text(table_path.read_text())
     out = tmp_path / "validation"
@@ -178,10 +254,11 @@ def test_validate_latency_reports_agreement_and_stores_a_correction(tmp_path, ta
                  "--no-progress", *SHAPE]) == 0
     report = json.loads((out / "validation.json").read_text())
     assert len(report["rows"]) == 8  # three presets and five random genotypes
-    assert {"pearson_r", "kendall_tau", "mean_error", "within_10pct"} <= set(report["held_out_corrected"])
-    assert (out / "latency_scatter.png").stat().st_size > 1000
-    assert set(LatencyTable.load(copy).header["correction"]["scale"]) == set(CORRECTION_GROUPS)
-    assert "held_out_corrected" in capsys.readouterr().out
+    assert {"within_5pct", "within_10pct", "kendall_tau", "spearman_rho"} <= set(report["agreement"])
+    assert report["refit"]["held_out"]["n"] == 2 and (out / "latency_validation.png").stat().st_size > 1000
+    stored = LatencyTable.load(copy).calibration
+    assert stored["scales"] == report["refit"]["scales"] and stored["source"].startswith("rapdarts validate")
+    assert "held out, refit" in capsys.readouterr().out
 
 
 def test_flagship_workflow_size_and_latency_together(tmp_path, table_path, capsys):
@@ -195,4 +272,4 @@ def test_flagship_workflow_size_and_latency_together(tmp_path, table_path, capsy
     assert main(["cost", str(run), *SHAPE, "--cost", "params", "--cost", "latency",
                  "--cost-option", f"latency.table={table_path}", "--measure"]) == 0
     out = capsys.readouterr().out
-    assert "latency" in out and "measured" in out and "predicted" in out
+    assert "latency" in out and "measured" in out and "predicted" in out and "calibrated table" in out

@@ -71,13 +71,20 @@ def cost_command(source: str, names: tuple[str, ...], measure: bool, block_plugi
 
 
 def _measure(genotype: Genotype, target: TargetNetwork, cost_options: dict[str, str], predicted: float | None) -> None:
+    from rapdarts.latency.drift import warn_if_drifted
     from rapdarts.latency.lookup import LatencyLookup
-    from rapdarts.latency.validate import measure_network
+    from rapdarts.latency.measure import measure_genotype
 
     table = LatencyLookup(cost_options).table()
-    measured = measure_network(genotype, target, table)
-    line = f"  {'measured':16s} {measured:>16.4f} ms whole network, ONNX Runtime {table.header['provider']}, " \
-           f"{table.header['intra_threads']} thread(s), optimisation {table.header['optimization']}"
+    warn_if_drifted(table)
+    timing = measure_genotype(genotype, target, table.settings)
+    line = f"  {'measured':16s} {timing.median_ms:>16.4f} ms whole network ({table.describe_origin()})"
     if predicted is not None:
-        line += f"; predicted {predicted:.4f} ms ({(predicted - measured) / measured:+.1%})"
+        line += f"; predicted {predicted:.4f} ms ({(predicted - timing.median_ms) / timing.median_ms:+.1%})"
     click.echo(line)
+    if timing.noisy:
+        click.echo(f"warning: the network's timings varied by {timing.spread:.0%} between sessions: the machine is "
+                   "busy; measure again when it is quiet", err=True)
+    if not table.measured_here():
+        click.echo(f"warning: the table was measured on {table.header['device']}, not on this machine: the measured "
+                   "figure is this machine's, the predicted one the table's device's", err=True)

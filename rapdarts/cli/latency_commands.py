@@ -11,42 +11,70 @@ import click
 
 from rapdarts.cli.target_options import target_from, target_options, timing_from, timing_options
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.profile import export_ops, profile, target_specs
+from rapdarts.latency.lookup import LatencyLookup
+from rapdarts.latency.profile import DEFAULT_NETWORKS, export_bundle, profile, target_specs
 from rapdarts.latency.table import LatencyTable
 from rapdarts.progress import logs_above_bars
 from rapdarts.space.genotype import load_genotype, preset_names
 
 log = logging.getLogger("rapdarts")
 
+networks_option = click.option(
+    "--networks", default=DEFAULT_NETWORKS, show_default=True, type=click.IntRange(min=0),
+    help="Random calibration networks timed whole besides the presets (every third is held out to judge the "
+    "calibration); 0 makes an uncalibrated table.")
+
+
+def describe_calibration(table: LatencyTable) -> str:
+    """One line on the table's calibration and how it did on held-out networks."""
+    fitted = table.calibration
+    if not fitted:
+        return "uncalibrated (sums of ops timed alone)"
+    held, plain = fitted["held_out"], fitted.get("held_out_uncalibrated", {})
+    line = (f"calibrated on {fitted['fitted_on']} whole networks; on {held['n']} held-out networks "
+            f"{held['within_5pct']:.0%} within 5%, {held['within_10pct']:.0%} within 10%, mean |error| "
+            f"{held['mean_abs_error']:.1%}")
+    if plain:
+        line += f" (uncalibrated: {plain['within_10pct']:.0%} within 10%, mean error {plain['mean_error']:+.1%})"
+    return line
+
 
 @click.command("profile")
 @click.option("--out", required=True, metavar="TABLE", help="Latency table to write (completed if it exists).")
+@networks_option
+@click.option("--seed", default=0, show_default=True, help="Seed of the random calibration genotypes.")
 @click.option("--progress/--no-progress", default=True)
 @target_options
 @timing_options
-def profile_command(out: str, progress: bool, **options: Any) -> None:
-    """Time every op the target network needs with ONNX Runtime on this machine.
+def profile_command(out: str, networks: int, seed: int, progress: bool, **options: Any) -> None:
+    """Time every op the target network needs with ONNX Runtime on this machine, and calibrate on whole networks.
 
-    All candidate ops in every cell at the shapes they see, plus the fixed parts. Rerunning the
-    command completes an interrupted table.
+    All candidate ops in every cell at the shapes they see, plus the fixed parts; then the presets
+    and random genotypes are timed whole, a per-op-group correction is fitted on part of them and
+    judged on the rest. Rerunning the command completes an interrupted table.
     """
     target, settings = target_from(options), timing_from(options)
-    specs = target_specs(target)
-    log.info("profiling %d op specs (%s) with %s, %d thread(s), optimisation %s", len(specs), target.describe(),
+    log.info("profiling %d op specs and %d calibration networks (%s) with %s, %d thread(s), optimisation %s",
+             len(target_specs(target)), networks + len(preset_names()) if networks else 0, target.describe(),
              settings.provider, settings.intra_threads, settings.optimization)
     with logs_above_bars():
-        path = profile(specs, out, settings, progress)
+        path = profile(target, out, settings, networks, seed, progress)
     table = LatencyTable.load(path)
     click.echo(f"latency table: {path} ({len(table.entries)} ops, per-call overhead "
                f"{table.header['overhead_ms']:.4f} ms, device {table.header['device']})")
+    click.echo(f"  {describe_calibration(table)}")
+    for note in table.header.get("warnings", []):
+        click.echo(f"rapdarts profile: warning: {note}", err=True)
 
 
 @click.command("export-ops")
 @click.argument("directory")
+@networks_option
+@click.option("--seed", default=0, show_default=True, help="Seed of the random calibration genotypes.")
 @click.option("--progress/--no-progress", default=True)
 @target_options
-def export_ops_command(directory: str, progress: bool, **options: Any) -> None:
-    """Export the target network's op models for profiling on a device without torch.
+def export_ops_command(directory: str, networks: int, seed: int, progress: bool, **options: Any) -> None:
+    """Export the target network's op models and calibration networks for profiling on a device without torch.
 
     Copy DIRECTORY to the device and run 'python DIRECTORY/profile_ops.py DIRECTORY' there
     (needs only onnxruntime and numpy); bring back DIRECTORY/latency_table.json.
@@ -55,9 +83,11 @@ def export_ops_command(directory: str, progress: bool, **options: Any) -> None:
     path = Path(directory)
     if path.exists() and any(path.iterdir()):
         raise RapdartsError(f"{path} is not empty; export into a new directory")
-    specs = target_specs(target)
-    export_ops(specs, path, progress)
-    click.echo(f"exported {len(specs)} op models to {path}; on the device run: python {path}/profile_ops.py {path}")
+    export_bundle(target, path, networks, seed, progress)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+    click.echo(f"exported {len(target_specs(target))} op models and {networks + len(preset_names()) if networks else 0}"
+               f" calibration networks ({size:.0f} MB) to {path}; on the device run: python {path}/profile_ops.py "
+               f"{path}")
 
 
 @click.group("surrogate")
@@ -114,39 +144,47 @@ def _print_errors(title: str, report: dict) -> None:
 @click.option("--samples", default=20, show_default=True, help="Random architectures to measure.")
 @click.option("--genotype", "genotypes", multiple=True, metavar="SOURCE",
               help="Also measure these (presets, files, run dirs); default: the presets.")
-@click.option("--calibrate", is_flag=True, help="Fit a per-group correction on half the architectures, store it in "
-              "the table, and report held-out agreement before and after.")
+@click.option("--calibrate", is_flag=True, help="Refit the table's calibration on part of these networks, store it "
+              "in the table, and report held-out agreement before and after.")
 @click.option("--out", metavar="DIR", default="latency-validation", show_default=True,
-              help="Where validation.json and the scatter plot go.")
-@click.option("--seed", default=0, show_default=True)
+              help="Where validation.json and the plot go.")
+@click.option("--seed", default=1, show_default=True, help="Seed of the random architectures (profile uses 0).")
 @click.option("--progress/--no-progress", default=True)
 @target_options
 def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], calibrate: bool, out: str, seed: int,
                      progress: bool, **options: Any) -> None:
-    """Check the additive latency model: predicted (sum of table entries) vs measured networks."""
+    """Check the latency model against whole networks: predicted (the table's sum) vs measured."""
     from rapdarts.atomic import atomic_write_json
     from rapdarts.latency.plots import plot_validation
     from rapdarts.latency.validate import validate
 
     target = target_from(options)
-    table = LatencyTable.load(table_path)
-    table.check_compatible(batch=target.batch)
-    if not table.measured_here():
-        raise RapdartsError(f"latency table {table_path} was measured on {table.header['device']}; validate it on "
-                            "that machine")
+    lookup = LatencyLookup({"latency.table": table_path})
+    lookup.table().check_compatible(batch=target.batch)
     chosen = [(name, load_genotype(name)) for name in (genotypes or preset_names())]
     with logs_above_bars():
-        report = validate(table, target, chosen, samples, seed, calibrate, progress)
+        report = validate(lookup, target, chosen, samples, seed, calibrate)
     directory = Path(out)
     atomic_write_json(directory / "validation.json", report)
-    plot_validation(report, directory / "latency_scatter.png")
-    for key in ("uncorrected", "corrected", "held_out_uncorrected", "held_out_corrected"):
-        if key in report:
-            stats = report[key]
-            click.echo(f"{key:22s} n={stats['n']:3d}  pearson r {stats.get('pearson_r', float('nan')):.3f}  "
-                       f"kendall tau {stats.get('kendall_tau', float('nan')):.3f}  "
-                       f"mean error {stats['mean_error']:+.1%}  "
-                       f"mean |error| {stats['mean_abs_error']:.1%}  within +-10% {stats['within_10pct']:.0%}")
+    plot_validation(report, directory / "latency_validation.png")
+    click.echo(report["origin"])
+    lines = [("calibrated table", report["agreement"]), ("sum of ops alone", report["agreement_uncalibrated"])]
     if calibrate:
-        click.echo("correction stored in the table: " + json.dumps(report["correction"]["scale"]))
-    click.echo(f"report: {directory / 'validation.json'}; plot: {directory / 'latency_scatter.png'}")
+        refit = report["refit"]
+        lines += [("held out, before", refit["held_out_before"]), ("held out, refit", refit["held_out"])]
+    for label, stats in lines:
+        click.echo(f"{label:18s} {format_agreement(stats)}")
+    if calibrate:
+        click.echo("calibration stored in the table: " + json.dumps(report["refit"]["scales"]))
+    noisy = sum(row["noisy"] for row in report["rows"])
+    if noisy:
+        click.echo(f"rapdarts validate-latency: warning: {noisy} networks varied by more than "
+                   f"{lookup.table().settings.noise_threshold:.0%} between sessions: the machine was busy", err=True)
+    click.echo(f"report: {directory / 'validation.json'}; plot: {directory / 'latency_validation.png'}")
+
+
+def format_agreement(stats: dict[str, Any]) -> str:
+    nan = float("nan")
+    return (f"n={stats['n']:3d}  within 5% {stats['within_5pct']:4.0%}  within 10% {stats['within_10pct']:4.0%}  "
+            f"mean error {stats['mean_error']:+.1%}  mean |error| {stats['mean_abs_error']:.1%}  kendall tau "
+            f"{stats.get('kendall_tau', nan):.3f}  spearman rho {stats.get('spearman_rho', nan):.3f}")

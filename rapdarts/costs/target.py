@@ -58,6 +58,12 @@ class TargetNetwork:
                 "batch": self.batch, "dtype": self.dtype, "network": self.network,
                 "stem_multiplier": self.stem_multiplier}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TargetNetwork:
+        """The inverse of :meth:`to_dict` (a latency table's header records its target this way)."""
+        return cls(DataShape.from_dict(data["shape"]), int(data["init_channels"]), int(data["cells"]),
+                   int(data["batch"]), str(data["dtype"]), str(data["network"]), int(data["stem_multiplier"]))
+
     def build(self, genotype: Genotype, auxiliary: bool = False) -> EvalNetwork:
         """The evaluation network of ``genotype`` at this target's shape (in train mode, untrained)."""
         return EvalNetwork(genotype, self.init_channels, self.num_classes, self.cells, auxiliary, self.in_channels,

@@ -11,15 +11,16 @@ Options (``--cost-option KEY=VALUE``):
   new table (an existing table's own settings win; asking for different ones is an error).
 
 The fixed per-call overhead of ``session.run`` is measured once per table and counted once per
-network (with the stem); every other op costs its median minus that overhead. If
-``rapdarts validate-latency --calibrate`` stored a correction in the table, it is applied: see
-:mod:`rapdarts.latency.calibration`. The built-in ``latency`` plugin (``cost_plugins/latency.py``)
-registers :func:`latency_provider`.
+network (with the stem); every other op costs its median minus that overhead, scaled by the
+table's calibration (:mod:`rapdarts.latency.calibration`). Ops measured on demand are outside the
+calibrated target and cost their raw time; the first one is logged as a warning. The built-in
+``latency`` plugin (``cost_plugins/latency.py``) registers :func:`latency_provider`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -29,10 +30,13 @@ from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.spec import OpSpec
 from rapdarts.deploy.ondevice import TimingSettings, device_name
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.calibration import corrected_latency
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.latency.calibration import network_ops, op_cost
 from rapdarts.latency.profile import measure_overhead, measure_spec
 from rapdarts.latency.table import LatencyTable
+from rapdarts.space.genotype import Genotype
 
+log = logging.getLogger("rapdarts")
 NAME = "latency"
 
 
@@ -55,21 +59,23 @@ class LatencyLookup:
         self.measure = self.options.get("latency.measure", "auto")
         if self.measure not in ("auto", "never"):
             raise RapdartsError(f"latency.measure={self.measure!r}: choose auto or never")
+        defaults = TimingSettings()
         try:
             self.requested = TimingSettings(
-                provider=self.options.get("latency.provider", "CPUExecutionProvider"),
-                intra_threads=int(self.options.get("latency.threads", 1)),
-                optimization=self.options.get("latency.optimization", "all"),
-                warmup=int(self.options.get("latency.warmup", 10)),
-                repeats=int(self.options.get("latency.repeats", 50)),
-                sessions=int(self.options.get("latency.sessions", 3)))
+                provider=self.options.get("latency.provider", defaults.provider),
+                intra_threads=int(self.options.get("latency.threads", defaults.intra_threads)),
+                optimization=self.options.get("latency.optimization", defaults.optimization),
+                warmup=int(self.options.get("latency.warmup", defaults.warmup)),
+                repeats=int(self.options.get("latency.repeats", defaults.repeats)),
+                sessions=int(self.options.get("latency.sessions", defaults.sessions)))
         except ValueError as error:
             raise RapdartsError(f"latency options: {error}") from None
         given = self.options.get("latency.table")
         self.path = Path(given) if given else default_table_path(self.requested)
         self.explicit = given is not None
-        self._table = None
-        self._lock = threading.Lock()
+        self._table: LatencyTable | None = None
+        self._lock = threading.RLock()
+        self._warned_uncalibrated = False
 
     def table(self) -> LatencyTable:
         """The table, loaded (or started empty, for on-demand measurement) on first use."""
@@ -98,20 +104,37 @@ class LatencyLookup:
         return str(self.path)
 
     def cost(self, spec: OpSpec) -> float:
+        """The calibrated cost (ms) of one op inside a network; missing ops are measured when allowed."""
         if spec.op == "none":
             return 0.0
         with self._lock:
             table = self.table()
-            if table.header["batch"] != spec.batch and table.entries:
-                raise RapdartsError(f"latency table {self.path} was measured at batch {table.header['batch']}, but "
-                                    f"costs are asked at batch {spec.batch}; profile with --batch {spec.batch} or set "
-                                    f"the cost batch to {table.header['batch']}")
-            table.header["batch"] = spec.batch
-            table.check_compatible(dtype=spec.dtype)
-            entry = table.lookup(spec)
-            if entry is None:
-                entry = self._measure_missing(table, spec)
-        return corrected_latency(table.header, spec, entry["median_ms"])
+            return op_cost(table.header, self._entry(table, spec))
+
+    def predict(self, genotype: Genotype, target: TargetNetwork) -> float:
+        """The latency (ms) of the whole network of ``genotype``: the sum the ``latency`` cost gives."""
+        with self._lock:
+            table = self.table()
+            return sum(count * op_cost(table.header, self._entry(table, spec))
+                       for spec, count in _specs_with_counts(target, genotype))
+
+    def _entry(self, table: LatencyTable, spec: OpSpec) -> dict:
+        if table.header["batch"] != spec.batch and table.entries:
+            raise RapdartsError(f"latency table {self.path} was measured at batch {table.header['batch']}, but "
+                                f"costs are asked at batch {spec.batch}; profile with --batch {spec.batch} or set "
+                                f"the cost batch to {table.header['batch']}")
+        table.header["batch"] = spec.batch
+        table.check_compatible(dtype=spec.dtype)
+        entry = table.lookup(spec)
+        if entry is None:
+            entry = self._measure_missing(table, spec)
+        if entry.get("on_demand") and table.calibration and not self._warned_uncalibrated:
+            self._warned_uncalibrated = True
+            target = (table.header.get("target") or {})
+            log.warning("latency: %s is outside the network latency table %s was calibrated for (C=%s, %s cells): its "
+                        "cost is uncalibrated; profile the network you price: 'rapdarts profile' with its shape",
+                        spec.describe(), self.path, target.get("init_channels", "?"), target.get("cells", "?"))
+        return entry
 
     def _measure_missing(self, table: LatencyTable, spec: OpSpec) -> dict:
         if self.measure == "never" or not table.measured_here():
@@ -124,6 +147,11 @@ class LatencyLookup:
         table.add(spec, timing)
         table.save()
         return table.lookup(spec)
+
+
+def _specs_with_counts(target: TargetNetwork, genotype: Genotype) -> list[tuple[OpSpec, int]]:
+    specs = {spec.key(): spec for spec in target.genotype_specs(genotype)}
+    return [(specs[key], count) for key, count in network_ops(target, genotype).items()]
 
 
 def latency_provider(options: Mapping[str, str]) -> CostProvider:

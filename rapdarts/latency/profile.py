@@ -1,17 +1,24 @@
-"""Profiling: every distinct op spec a target network needs, exported to ONNX and timed.
+"""Profiling: every distinct op spec a target network needs, and whole calibration networks, exported and timed.
 
-``rapdarts profile`` does it all on this machine. ``rapdarts export-ops DIR`` writes the op models,
-a manifest and the torch-free profiler script (:mod:`rapdarts.deploy.ondevice`) for a device without
-torch; ``python DIR/profile_ops.py DIR`` there writes the table.
+``rapdarts profile`` does it all on this machine. ``rapdarts export-ops DIR`` writes the same bundle
+for a device without torch: the op models, the calibration networks, a manifest, the torch-free
+profiler (:mod:`rapdarts.deploy.ondevice`, copied as the package ``rapdarts_ondevice``) and the
+launcher ``profile_ops.py``; ``python DIR/profile_ops.py DIR`` there writes the calibrated table.
+
+Calibration networks are the published genotypes and random ones, each with every op of the
+target's spec set that it uses; every third random genotype is held out of the fit to judge it.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,13 +28,19 @@ from rapdarts.costs.target import TargetNetwork
 from rapdarts.deploy import ondevice
 from rapdarts.deploy.onnx_export import export_onnx
 from rapdarts.errors import RapdartsError
+from rapdarts.latency.calibration import network_ops, op_group
 from rapdarts.progress import progress_bar
-from rapdarts.space.genotype import CELL_TYPES
+from rapdarts.space.genotype import CELL_TYPES, Genotype, preset, preset_names, random_genotype
 from rapdarts.space.layout import edge_sources
 from rapdarts.space.ops import primitives
 from rapdarts.version import __version__
 
 CREATED_BY = f"rapdarts {__version__}"
+DEFAULT_NETWORKS = 30
+"""Random calibration genotypes (besides the presets): 20 fit the calibration, 10 judge it."""
+HELD_OUT_EVERY = 3
+"""Every third random genotype is held out of the calibration fit."""
+PACKAGE = "rapdarts_ondevice"
 
 
 class _CallOverhead(torch.nn.Module):
@@ -54,56 +67,104 @@ def target_specs(target: TargetNetwork, ops: Sequence[str] | None = None) -> lis
     return list(specs.values())
 
 
-def export_spec(spec: OpSpec, path: Path | None = None) -> bytes:
-    return export_onnx(build_module(spec), example_input(spec), path, what=f"op {spec.describe()}")
+def calibration_genotypes(count: int, seed: int = 0) -> list[tuple[str, Genotype, str]]:
+    """``(name, genotype, role)``: the presets and ``count`` random genotypes; every third random one is held out."""
+    rng = random.Random(seed)
+    chosen = [(name, preset(name), "fit") for name in preset_names()]
+    for index in range(count):
+        role = "held_out" if index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "fit"
+        chosen.append((f"random-{index}", random_genotype(rng), role))
+    return chosen
 
 
-def export_ops(specs: Iterable[OpSpec], directory: str | Path, progress: bool = True) -> Path:
-    """Write ``ops/NNNN.onnx`` per spec, ``manifest.json`` and ``profile_ops.py`` into ``directory``."""
+def _launcher() -> str:
+    return (f'"""Profile this export with ONNX Runtime: python profile_ops.py DIR (needs only onnxruntime and numpy)."""\n'
+            "import pathlib\nimport sys\n\n"
+            "sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))\n"
+            f"from {PACKAGE}.profiler import main  # noqa: E402\n\n"
+            "sys.exit(main())\n")
+
+
+def export_bundle(target: TargetNetwork, directory: str | Path, networks: int = DEFAULT_NETWORKS, seed: int = 0,
+                  progress: bool = True) -> Path:
+    """Write the op models, calibration networks, manifest, profiler package and launcher into ``directory``."""
     directory = Path(directory)
     (directory / "ops").mkdir(parents=True, exist_ok=True)
-    specs = list(specs)
-    batches, dtypes = {s.batch for s in specs}, {s.dtype for s in specs}
-    if len(batches) != 1 or len(dtypes) != 1:
-        raise RapdartsError("one export holds one batch size and dtype")
+    specs = target_specs(target)
     entries = []
     with progress_bar(len(specs), "exporting ops", progress) as bar:
         for index, spec in enumerate(specs):
             name = f"ops/{index:04d}.onnx"
-            export_spec(spec, directory / name)
-            entries.append({"key": spec.key(), "spec": spec.to_dict(), "file": name,
+            export_onnx(build_module(spec), example_input(spec), directory / name, what=f"op {spec.describe()}")
+            entries.append({"key": spec.key(), "spec": spec.to_dict(), "group": op_group(spec), "file": name,
                             "input_shape": [spec.batch, spec.C_in, spec.height, spec.width], "numpy_dtype": spec.dtype})
             bar.update(1)
     export_onnx(_CallOverhead(), torch.zeros(1), directory / "ops" / "overhead.onnx", what="the overhead model")
-    manifest = {"format": ondevice.MANIFEST_FORMAT, "created_by": CREATED_BY, "batch": batches.pop(),
-                "dtype": dtypes.pop(), "overhead": {"file": "ops/overhead.onnx", "input_shape": [1]},
-                "entries": entries}
+    known = {spec.key() for spec in specs}
+    chosen = calibration_genotypes(networks, seed) if networks else []
+    records = []
+    if chosen:
+        (directory / "networks").mkdir(exist_ok=True)
+    with progress_bar(len(chosen), "exporting calibration networks", progress and bool(chosen)) as bar:
+        for name, genotype, role in chosen:
+            ops = network_ops(target, genotype)
+            assert set(ops) <= known, "a calibration network uses an op the table does not profile"
+            example = torch.randn(target.batch, target.in_channels, *target.image_size)
+            export_onnx(target.build(genotype).eval(), example, directory / "networks" / f"{name}.onnx",
+                        what=f"calibration network {name}")
+            records.append({"name": name, "role": role, "file": f"networks/{name}.onnx",
+                            "input_shape": list(example.shape), "genotype": genotype.to_dict(), "ops": dict(ops)})
+            bar.update(1)
+    manifest = {"format": ondevice.MANIFEST_FORMAT, "created_by": CREATED_BY, "batch": target.batch,
+                "dtype": target.dtype, "target": target.to_dict(),
+                "overhead": {"file": "ops/overhead.onnx", "input_shape": [1]}, "entries": entries, "networks": records}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    shutil.copyfile(ondevice.__file__, directory / "profile_ops.py")
+    package = Path(ondevice.__file__).parent
+    shutil.copytree(package, directory / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    (directory / "profile_ops.py").write_text(_launcher())
     return directory
 
 
-def profile(specs: Sequence[OpSpec], out: str | Path, settings: ondevice.TimingSettings,
-            progress: bool = True) -> Path:
-    """Export and time ``specs`` on this machine into the table ``out`` (resumable)."""
-    out = Path(out)
-    with tempfile.TemporaryDirectory(prefix="rapdarts-ops-") as work:
-        export_ops(specs, work, progress)
-        with progress_bar(len(specs), "timing ops", progress) as bar:
-            def advance(done: int, total: int, key: str, timing: ondevice.Timing) -> None:
-                bar.update(done - bar.n if hasattr(bar, "n") else 1)
-                if hasattr(bar, "set_postfix_str"):
-                    bar.set_postfix_str(f"{timing.median_ms:.3f} ms")
+@contextmanager
+def _stage_bars(enabled: bool) -> Iterator[ondevice.profiler.Progress]:
+    """A progress bar per profiling stage (ops, networks), counted in sessions."""
+    bars: dict[str, Any] = {}
+    contexts = []
 
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            context = progress_bar(total, f"timing {stage}", enabled)
+            contexts.append(context)
+            bars[stage] = context.__enter__()
+        bar = bars[stage]
+        bar.update(done - getattr(bar, "n", done))
+
+    try:
+        yield update
+    finally:
+        for context in reversed(contexts):
+            context.__exit__(None, None, None)
+
+
+def profile(target: TargetNetwork, out: str | Path, settings: ondevice.TimingSettings,
+            networks: int = DEFAULT_NETWORKS, seed: int = 0, progress: bool = True) -> Path:
+    """Export and time ``target``'s ops and calibration networks on this machine into the table ``out``.
+
+    Resumable: an interrupted profile leaves a table marked incomplete with the runs measured so
+    far, and the same command completes it. ``networks=0`` makes an uncalibrated table.
+    """
+    with tempfile.TemporaryDirectory(prefix="rapdarts-ops-") as work:
+        export_bundle(target, work, networks, seed, progress)
+        with _stage_bars(progress) as update:
             try:
-                return ondevice.profile_manifest(work, out, settings, on_entry=advance)
+                return ondevice.profile_manifest(work, out, settings, update, calibrate=networks > 0)
             except ondevice.ProfilingError as error:
                 raise RapdartsError(str(error)) from None
 
 
 def measure_spec(spec: OpSpec, settings: ondevice.TimingSettings) -> dict:
     """Time one op now (used to fill a table on demand)."""
-    data = export_spec(spec)
+    data = export_onnx(build_module(spec), example_input(spec), what=f"op {spec.describe()}")
     inputs = np.random.default_rng(0).standard_normal((spec.batch, spec.C_in, spec.height, spec.width))
     try:
         return ondevice.time_model(data, inputs.astype(spec.dtype), settings).to_dict()

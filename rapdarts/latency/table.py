@@ -1,14 +1,10 @@
-"""Latency lookup tables: loading with validation, header checks and lookups.
+"""Latency lookup tables: loading with validation, header checks, lookups and network predictions.
 
-The file format (written by :func:`rapdarts.deploy.ondevice.write_table`, on the host or on a device)::
-
-    {"format": "rapdarts-latency-table/1",
-     "header": {"device", "onnxruntime", "provider", "intra_threads", "optimization", "batch",
-                "dtype", "date", "overhead_ms", "complete", "entries_expected", ...},
-     "entries": {"<op spec key>": {"spec": {...}, "median_ms", "p10_ms", "p90_ms", "iqr_ms", ...}}}
-
-``overhead_ms`` is the per-call cost of ``session.run`` measured with a trivial model. A table whose
+The file format is written by :mod:`rapdarts.deploy.ondevice.tables`, on the host or on a device.
+``overhead_ms`` is the per-call cost of ``session.run`` measured with a trivial model; ``calibration``
+the per-group scales fitted on whole networks (``None`` for an uncalibrated table). A table whose
 ``complete`` is false was interrupted and is completed by rerunning the same profile command.
+Tables of the first format (before calibration existed) still load, uncalibrated.
 """
 
 from __future__ import annotations
@@ -21,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from rapdarts.costs.spec import OpSpec
-from rapdarts.deploy.ondevice import TABLE_FORMAT, TimingSettings, device_name, table_header, write_table
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.deploy.ondevice import (OLD_TABLE_FORMATS, SAME_MACHINE_KEYS, TABLE_FORMAT, TimingSettings, device_name,
+                                      table_header, write_table)
 from rapdarts.errors import RapdartsError
+from rapdarts.latency.calibration import network_ops, op_cost, op_group
+from rapdarts.space.genotype import Genotype
 
 log = logging.getLogger("rapdarts")
 HEADER_FIELDS = ("device", "onnxruntime", "provider", "intra_threads", "optimization", "batch", "dtype",
@@ -48,7 +48,7 @@ class LatencyTable:
             data = json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError) as error:
             raise RapdartsError(f"latency table {path} is corrupt or truncated ({error}); profile again") from None
-        if not isinstance(data, dict) or data.get("format") != TABLE_FORMAT:
+        if not isinstance(data, dict) or data.get("format") not in (TABLE_FORMAT, *OLD_TABLE_FORMATS):
             raise RapdartsError(f"{path} is not a rapdarts latency table (format {TABLE_FORMAT!r} expected)")
         header, entries = data.get("header"), data.get("entries")
         if not isinstance(header, dict) or not isinstance(entries, dict):
@@ -65,7 +65,12 @@ class LatencyTable:
                     value = entry.get(name) if isinstance(entry, dict) else entry
                     raise RapdartsError(f"latency table {path}: entry {key!r} has {name} = {value!r}; times must be "
                                         "finite numbers >= 0 (re-profile this op)")
+        _check_calibration(path, header.get("calibration"))
         table = cls(path, header, entries)
+        if data["format"] != TABLE_FORMAT:
+            log.warning("latency table %s was made by an older rapdarts: it is used uncalibrated (sums of ops timed "
+                        "alone); profile again for a calibrated table", path)
+            table.header["calibration"] = None
         if not header["complete"]:
             log.warning("latency table %s is incomplete (%d of %s entries): an interrupted profile; rerun the same "
                         "'rapdarts profile' command to complete it", path, len(entries), header.get("entries_expected"))
@@ -80,15 +85,28 @@ class LatencyTable:
 
     @property
     def settings(self) -> TimingSettings:
-        h = self.header
-        return TimingSettings(h["provider"], h["intra_threads"], h.get("inter_threads", 1), h["optimization"],
-                              h.get("warmup", 10), h.get("repeats", 50), h.get("sessions", 3))
+        """How the table's entries were timed (so networks are timed the same way)."""
+        return TimingSettings.from_dict(self.header)
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        return self.header.get("calibration")
 
     def measured_here(self) -> bool:
-        """Whether this machine and onnxruntime made the table (so missing ops may be measured now)."""
+        """Whether this machine and onnxruntime made the table (so missing ops, and networks, may be timed now)."""
         import onnxruntime
 
         return self.header["device"] == device_name() and self.header["onnxruntime"] == onnxruntime.__version__
+
+    def describe_origin(self) -> str:
+        """Where and how the table was measured, for reports."""
+        h = self.header
+        calibrated = "calibrated" if self.calibration else "uncalibrated"
+        return (f"{calibrated} table measured on {h['device']} with ONNX Runtime {h['onnxruntime']}, {h['provider']}, "
+                f"{h['intra_threads']} thread(s), optimisation {h['optimization']}, batch {h['batch']}")
+
+    def same_settings(self, other: dict[str, Any]) -> bool:
+        return all(self.header.get(key) == other.get(key) for key in SAME_MACHINE_KEYS)
 
     def check_compatible(self, provider: str | None = None, batch: int | None = None,
                          dtype: str | None = None) -> None:
@@ -103,7 +121,35 @@ class LatencyTable:
         return self.entries.get(spec.key())
 
     def add(self, spec: OpSpec, timing: dict[str, Any]) -> None:
-        self.entries[spec.key()] = {"spec": spec.to_dict(), **timing}
+        """An op measured on demand: outside the profiled target, so the calibration does not apply to it."""
+        self.entries[spec.key()] = {"spec": spec.to_dict(), "group": op_group(spec), "on_demand": True, **timing}
+
+    def cost(self, spec: OpSpec) -> float | None:
+        """The (calibrated) cost of ``spec`` inside a network, or ``None`` if the table lacks it."""
+        entry = self.lookup(spec)
+        return None if entry is None else op_cost(self.header, entry)
+
+    def predict(self, genotype: Genotype, target: TargetNetwork) -> float:
+        """The table's latency (ms) of the whole network of ``genotype``: the sum of its ops' costs.
+
+        This is what the ``latency`` cost adds up, so every command reports this same number. Ops the
+        table lacks are a one-line error naming the first.
+        """
+        total = 0.0
+        for key, count in network_ops(target, genotype).items():
+            entry = self.entries.get(key)
+            if entry is None:
+                raise RapdartsError(f"op {key} of the network is missing from latency table {self.path}")
+            total += count * op_cost(self.header, entry)
+        return total
+
+
+def _check_calibration(path: Path, fitted: Any) -> None:
+    if fitted is None:
+        return
+    scales = fitted.get("scales") if isinstance(fitted, dict) else None
+    if not isinstance(scales, dict) or not all(_valid_time(value) for value in scales.values()):
+        raise RapdartsError(f"latency table {path}: its calibration has no valid scales (numbers >= 0); profile again")
 
 
 def _valid_time(value: Any) -> bool:

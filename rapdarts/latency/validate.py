@@ -1,145 +1,93 @@
-"""Is the additive latency model right? Predict whole networks from the table and measure them.
+"""Is the table right about whole networks? Predict networks from the table and time them.
 
-For each architecture (random genotypes and derived ones), the prediction is the sum of its ops'
-table costs (overhead once, optional calibration); the measurement exports the whole evaluation
-network to ONNX and times it with the table's own settings. Reported: Pearson r, Kendall tau,
-mean (signed) and mean absolute relative error, and the share within +-10% (nn-Meter's metric).
+For each architecture (the presets and random genotypes), the prediction is what the ``latency``
+cost adds up (calibrated, :meth:`LatencyLookup.predict`) and, for comparison, the plain sum of ops
+timed alone; the measurement times the whole evaluation network with the table's own settings, in
+interleaved rounds. Reported: mean and mean absolute relative error, the shares within 5% and 10%,
+Pearson r, Spearman rho and Kendall tau. ``calibrate=True`` refits the table's calibration on part
+of these networks and judges it on the rest.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import torch
-
 from rapdarts.costs.target import TargetNetwork
-from rapdarts.deploy.onnx_export import export_onnx, time_model
+from rapdarts.deploy import ondevice
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.calibration import corrected_latency, fit_correction, group_totals
-from rapdarts.latency.profile import measure_spec
-from rapdarts.latency.table import LatencyTable
-from rapdarts.progress import progress_bar
-from rapdarts.space.genotype import Genotype
-from rapdarts.space.layout import NODES
-from rapdarts.space.ops import primitives
+from rapdarts.latency.calibration import network_ops, op_cost
+from rapdarts.latency.drift import warn_if_drifted
+from rapdarts.latency.lookup import LatencyLookup
+from rapdarts.latency.measure import measure_networks
+from rapdarts.space.genotype import Genotype, random_genotype
+
+HELD_OUT_EVERY = 2
+"""With ``calibrate``, every second random architecture is held out of the refit."""
 
 
-def random_genotype(rng: random.Random, ops: Sequence[str] | None = None, nodes: int = NODES) -> Genotype:
-    """A uniformly random valid cell pair: two distinct inputs per node, any non-'none' op."""
-    ops = [op for op in (ops or primitives()) if op != "none"]
-    cells = []
-    for _ in range(2):
-        edges = []
-        for node in range(2, nodes + 2):
-            edges.extend((rng.choice(ops), source) for source in sorted(rng.sample(range(node), 2)))
-        cells.append(edges)
-    concat = tuple(range(2, nodes + 2))
-    return Genotype(cells[0], concat, cells[1], concat)
+def uncalibrated(lookup: LatencyLookup, genotype: Genotype, target: TargetNetwork) -> float:
+    """The plain sum of the network's ops timed alone (overhead counted once)."""
+    lookup.predict(genotype, target)  # measures missing ops, when allowed
+    table = lookup.table()
+    header = {**table.header, "calibration": None}
+    return sum(count * op_cost(header, table.entries[key]) for key, count in network_ops(target, genotype).items())
 
 
-@dataclass
-class Architecture:
-    name: str
-    genotype: Genotype
-    entries: list  # (spec, table median) for every op of the network
-    measured_ms: float = math.nan
+def validate(lookup: LatencyLookup, target: TargetNetwork, genotypes: Sequence[tuple[str, Genotype]], samples: int,
+             seed: int = 0, calibrate: bool = False) -> dict[str, Any]:
+    """Measure ``genotypes`` plus ``samples`` random ones and compare them with the table's predictions."""
+    table = lookup.table()
+    if not table.measured_here():
+        raise RapdartsError(f"latency table {table.path} was measured on {table.header['device']} with ONNX Runtime "
+                            f"{table.header['onnxruntime']}; validate it on that machine")
+    drift = warn_if_drifted(table)
+    rng = random.Random(seed)
+    chosen = list(genotypes) + [(f"random-{i}", random_genotype(rng)) for i in range(samples)]
+    predicted = {name: lookup.predict(genotype, target) for name, genotype in chosen}
+    plain = {name: uncalibrated(lookup, genotype, target) for name, genotype in chosen}
+    table.save()  # keeps ops measured on demand
+    timings = measure_networks(chosen, target, table.settings, seed)
+    rows = [{"name": name, "genotype": genotype.to_dict(), "measured_ms": timings[name].median_ms,
+             "spread": timings[name].spread, "noisy": timings[name].noisy, "predicted_ms": predicted[name],
+             "uncalibrated_ms": plain[name]} for name, genotype in chosen]
+    report: dict[str, Any] = {"table": str(table.path), "origin": table.describe_origin(), "target": target.to_dict(),
+                              "settings": table.settings.to_dict(), "calibration": table.calibration,
+                              "reference_drift": drift, "rows": rows,
+                              "agreement": _agreement(rows, "predicted_ms"),
+                              "agreement_uncalibrated": _agreement(rows, "uncalibrated_ms")}
+    if calibrate:
+        report["refit"] = refit(lookup, target, chosen, rows)
+    return report
 
 
-def table_entries(table: LatencyTable, genotype: Genotype, target: TargetNetwork) -> list:
-    """``(spec, median_ms)`` for every op of the network; missing ops are measured if possible."""
-    entries = []
-    for spec in target.genotype_specs(genotype):
-        if spec.op == "none":
-            continue
-        entry = table.lookup(spec)
-        if entry is None:
-            if not table.measured_here():
-                raise RapdartsError(f"op {spec.describe()} is missing from latency table {table.path}")
-            table.add(spec, measure_spec(spec, table.settings))
-            entry = table.lookup(spec)
-        entries.append((spec, entry["median_ms"]))
-    return entries
-
-
-def predict(table: LatencyTable, architecture: Architecture, header: dict[str, Any] | None = None) -> float:
-    header = header if header is not None else table.header
-    return sum(corrected_latency(header, spec, median) for spec, median in architecture.entries)
-
-
-def measure_network(genotype: Genotype, target: TargetNetwork, table: LatencyTable) -> float:
-    """Median ONNX Runtime latency (ms) of the whole network of ``genotype``, timed with the table's settings."""
-    network = target.build(genotype).eval()
-    example = torch.randn(target.batch, target.in_channels, *target.image_size)
-    data = export_onnx(network, example, what="the whole network")
-    return time_model(data, example.numpy(), table.settings).median_ms
-
-
-def agreement(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:
-    """Pearson r, Kendall tau, mean and mean-absolute relative error, share within +-10%."""
-    from scipy.stats import kendalltau, pearsonr
-
-    p, m = np.asarray(predicted, float), np.asarray(measured, float)
-    relative = (p - m) / m
-    result = {"n": int(len(p)), "mean_error": float(relative.mean()), "mean_abs_error": float(np.abs(relative).mean()),
-              "within_10pct": float((np.abs(relative) <= 0.10).mean()), "max_abs_error": float(np.abs(relative).max())}
-    if len(p) >= 3 and np.ptp(p) > 0 and np.ptp(m) > 0:
-        result["pearson_r"] = float(pearsonr(p, m)[0])
-        result["kendall_tau"] = float(kendalltau(p, m)[0])
+def refit(lookup: LatencyLookup, target: TargetNetwork, chosen: Sequence[tuple[str, Genotype]],
+          rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fit the calibration again on part of the measured networks, judge it on the others, store it in the table."""
+    table = lookup.table()
+    randoms = [index for index, (name, _) in enumerate(chosen) if name.startswith("random-")]
+    held = {index for position, index in enumerate(randoms) if position % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
+    fit = [index for index in range(len(chosen)) if index not in held]
+    if len(fit) < ondevice.MIN_FIT or len(held) < ondevice.MIN_HELD_OUT:
+        raise RapdartsError("--calibrate needs at least 4 networks to fit and 2 to hold out (raise --samples)")
+    features = [ondevice.network_features(network_ops(target, genotype), table.entries, table.header["overhead_ms"])
+                for _, genotype in chosen]
+    scales = ondevice.fit_scales([features[i] for i in fit], [rows[i]["measured_ms"] for i in fit])
+    for index, (row, feature) in enumerate(zip(rows, features)):
+        row["refit_ms"] = ondevice.predict(feature, scales)
+        row["role"] = "held_out" if index in held else "fit"
+    held_rows = [rows[i] for i in sorted(held)]
+    result = {"method": "per-group scales, non-negative least squares on relative errors, shrunk towards 1",
+              "scales": scales, "fitted_on": len(fit), "source": "rapdarts validate-latency --calibrate",
+              "held_out": _agreement(held_rows, "refit_ms"),
+              "held_out_before": _agreement(held_rows, "predicted_ms"),
+              "held_out_uncalibrated": _agreement(held_rows, "uncalibrated_ms")}
+    table.header["calibration"] = {**result, "networks": [{k: v for k, v in row.items() if k != "genotype"}
+                                                          for row in rows]}
+    table.save()
     return result
 
 
-def validate(table: LatencyTable, target: TargetNetwork, genotypes: Sequence[tuple[str, Genotype]], samples: int,
-             seed: int = 0, calibrate: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Measure ``genotypes`` plus ``samples`` random ones and compare with the table's prediction.
-
-    With ``calibrate``, every other random architecture forms the calibration set, a per-group
-    correction is fitted on it and stored in the table, and agreement is reported on the other half
-    (held out) before and after.
-    """
-    rng = random.Random(seed)
-    chosen = list(genotypes) + [(f"random-{i}", random_genotype(rng)) for i in range(samples)]
-    architectures = []
-    with progress_bar(len(chosen), "measuring networks", progress) as bar:
-        for name, genotype in chosen:
-            architecture = Architecture(name, genotype, table_entries(table, genotype, target))
-            architecture.measured_ms = measure_network(genotype, target, table)
-            architectures.append(architecture)
-            bar.update(1)
-    table.save()  # keeps ops measured on demand
-    uncorrected = {**table.header, "correction": None}
-    rows = [{"name": a.name, "genotype": a.genotype.to_dict(), "measured_ms": a.measured_ms,
-             "predicted_ms": predict(table, a, uncorrected)} for a in architectures]
-    report: dict[str, Any] = {"table": str(table.path), "target": target.to_dict(),
-                              "settings": table.settings.to_dict(), "rows": rows}
-    if not calibrate:
-        if table.header.get("correction"):
-            for row, architecture in zip(rows, architectures):
-                row["corrected_ms"] = predict(table, architecture)
-            report["corrected"] = agreement([r["corrected_ms"] for r in rows], [r["measured_ms"] for r in rows])
-        report["uncorrected"] = agreement([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
-        return report
-    fit_idx = [i for i in range(len(architectures)) if i % 2 == 0]
-    held_idx = [i for i in range(len(architectures)) if i % 2 == 1]
-    if len(fit_idx) < 4 or len(held_idx) < 2:
-        raise RapdartsError("--calibrate needs at least 6 architectures (raise --samples)")
-    scale = fit_correction([group_totals(table.header, architectures[i].entries) for i in fit_idx],
-                           [architectures[i].measured_ms for i in fit_idx])
-    calibrated = {**table.header, "correction": {"scale": scale}}
-    for row, architecture in zip(rows, architectures):
-        row["corrected_ms"] = predict(table, architecture, calibrated)
-        row["calibration_set"] = False
-    for i in fit_idx:
-        rows[i]["calibration_set"] = True
-    held = [rows[i] for i in held_idx]
-    report["held_out_uncorrected"] = agreement([r["predicted_ms"] for r in held], [r["measured_ms"] for r in held])
-    report["held_out_corrected"] = agreement([r["corrected_ms"] for r in held], [r["measured_ms"] for r in held])
-    table.header["correction"] = {"scale": scale, "fitted_on": len(fit_idx),
-                                  "held_out": report["held_out_corrected"]}
-    table.save()
-    report["correction"] = table.header["correction"]
-    return report
+def _agreement(rows: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
+    return ondevice.agreement([row[key] for row in rows], [row["measured_ms"] for row in rows])

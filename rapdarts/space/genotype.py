@@ -12,15 +12,17 @@ construction, and its JSON form is the one the DARTS and P-DARTS authors publish
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rapdarts.errors import RapdartsError
-from rapdarts.space.layout import edge_index
-from rapdarts.space.ops import check_op_names
+from rapdarts.space.layout import NODES, edge_index
+from rapdarts.space.ops import check_op_names, primitives
 
 Edge = tuple[str, int]
 CELL_TYPES = ("normal", "reduce")
@@ -163,3 +165,16 @@ def load_genotype(name_or_path: str | Path) -> Genotype:
     except (OSError, UnicodeDecodeError) as error:
         raise RapdartsError(f"cannot read genotype file {path}: {error}") from None
     return Genotype.from_json(contents, f"genotype file {path}")
+
+
+def random_genotype(rng: random.Random, ops: Sequence[str] | None = None, nodes: int = NODES) -> Genotype:
+    """A uniformly random valid cell pair: two distinct inputs per node, any op but ``none``."""
+    ops = [op for op in (ops or primitives()) if op != "none"]
+    cells = []
+    for _ in CELL_TYPES:
+        edges = []
+        for node in range(2, nodes + 2):
+            edges.extend((rng.choice(ops), source) for source in sorted(rng.sample(range(node), 2)))
+        cells.append(edges)
+    concat = tuple(range(2, nodes + 2))
+    return Genotype(cells[0], concat, cells[1], concat)

@@ -1,0 +1,25 @@
+"""Timing ONNX models with ONNX Runtime and writing calibrated latency tables; needs only onnxruntime and numpy.
+
+This package imports nothing from rapdarts or torch (its modules import each other relatively), so
+it runs on a device that has neither: ``rapdarts export-ops DIR`` writes the op models, whole
+calibration networks, a manifest, a copy of this package and a ``profile_ops.py`` launcher into
+``DIR``; on the device run ``python DIR/profile_ops.py DIR``; copy ``DIR/latency_table.json`` back
+and pass it to the ``latency`` cost (``--cost-option latency.table=...``). rapdarts itself profiles
+with the same code, so host and device measure identically.
+"""
+
+from .calibration import agreement, entry_latency, fit_scales, network_features, nnls, predict
+from .profiler import MIN_FIT, MIN_HELD_OUT, main, print_progress, profile_manifest
+from .tables import (MANIFEST_FORMAT, OLD_TABLE_FORMATS, SAME_MACHINE_KEYS, TABLE_FORMAT, cache_sizes, device_name,
+                     table_header, write_table)
+from .timing import (OPTIMIZATION_LEVELS, ProfilingError, Timing, TimingSettings, check_settings, make_session,
+                     run_session, spread, time_model, time_models)
+
+__all__ = [
+    "agreement", "entry_latency", "fit_scales", "network_features", "nnls", "predict",
+    "MIN_FIT", "MIN_HELD_OUT", "main", "print_progress", "profile_manifest",
+    "MANIFEST_FORMAT", "OLD_TABLE_FORMATS", "SAME_MACHINE_KEYS", "TABLE_FORMAT", "cache_sizes", "device_name",
+    "table_header", "write_table",
+    "OPTIMIZATION_LEVELS", "ProfilingError", "Timing", "TimingSettings", "check_settings", "make_session",
+    "run_session", "spread", "time_model", "time_models",
+]

@@ -1,0 +1,105 @@
+"""Latency table files: where and how they were measured, written atomically, resumed after an interruption.
+
+The format (``rapdarts-latency-table/2``)::
+
+    {"format": ..., "header": {"device", "onnxruntime", "provider", "intra_threads", ..., "batch", "dtype",
+                               "target", "overhead_ms", "complete", "calibration", "warnings", ...},
+     "entries": {"<op spec key>": {"spec": {...}, "group": "sep_conv_3x3", "median_ms", "p10_ms", "p90_ms",
+                                   "session_medians_ms", "noisy", ...}}}
+
+``calibration`` holds the per-group scales fitted on whole networks and how the calibrated table
+did on held-out networks (see :mod:`.calibration`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .timing import TimingSettings, _ort
+
+TABLE_FORMAT = "rapdarts-latency-table/2"
+OLD_TABLE_FORMATS = ("rapdarts-latency-table/1",)
+"""Formats still read: tables made before calibration existed (they are used uncalibrated)."""
+MANIFEST_FORMAT = "rapdarts-op-export/2"
+SAME_MACHINE_KEYS = ("device", "onnxruntime", "provider", "intra_threads", "inter_threads", "optimization", "batch",
+                     "dtype")
+"""Header fields that must agree for a measurement to belong to a table."""
+
+
+def device_name() -> str:
+    """The CPU model (or machine) this process runs on."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({platform.machine()}, {platform.system()})"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({platform.machine()}, {platform.system()})"
+
+
+def cache_sizes() -> dict[str, str]:
+    """The CPU's cache sizes as the OS reports them (Linux), e.g. ``{"L1d": "32K", "L2": "512K", ...}``."""
+    sizes: dict[str, str] = {}
+    root = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(root.glob("index*")) if root.is_dir() else ():
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        name = f"L{level}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
+        sizes[name] = size
+    return sizes
+
+
+def table_header(settings: TimingSettings, batch: int, dtype: str, expected: int, created_by: str,
+                 target: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Where and how a table is measured; ``complete`` stays false until every entry (and the calibration) exists."""
+    ort = _ort()
+    return {
+        "device": device_name(), "cpu_caches": cache_sizes(), "cpus": os.cpu_count(), "hostname": platform.node(),
+        "onnxruntime": ort.__version__, **settings.to_dict(), "batch": batch, "dtype": dtype, "target": target,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "created_by": created_by,
+        "overhead_ms": None, "entries_expected": expected, "complete": False, "calibration": None, "warnings": [],
+    }
+
+
+def write_table(path: str | Path, header: dict[str, Any], entries: dict[str, Any]) -> None:
+    """Atomically write a latency table (a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"format": TABLE_FORMAT, "header": header, "entries": entries}, indent=1)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_partial(path: Path, header: dict[str, Any]) -> dict[str, dict[str, list[list[float]]]]:
+    """The runs an earlier, interrupted run of the same profile measured (``{"ops": ..., "networks": ...}``).
+
+    Only a table of this format, machine, setting and target counts; anything else starts afresh.
+    """
+    if not path.exists():
+        return {}
+    try:
+        previous = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    old = previous.get("header", {}) if isinstance(previous, dict) else {}
+    same = all(old.get(k) == header.get(k) for k in (*SAME_MACHINE_KEYS, "warmup", "repeats", "target"))
+    if previous.get("format") != TABLE_FORMAT or not same or not isinstance(old.get("partial"), dict):
+        return {}
+    return old["partial"]

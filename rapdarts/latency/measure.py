@@ -1,0 +1,43 @@
+"""Timing whole networks with ONNX Runtime: the one way every command measures a network's latency.
+
+``rapdarts cost --measure``, ``validate-latency``, the training report and latency budgets all
+export the evaluation network the same way and time it with the same settings (a latency table's
+own, when there is one), so they report the same measured number for the same network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.deploy import ondevice
+from rapdarts.deploy.onnx_export import export_onnx
+from rapdarts.errors import RapdartsError
+from rapdarts.space.genotype import Genotype
+
+
+def network_model(genotype: Genotype, target: TargetNetwork, seed: int = 0) -> tuple[bytes, object]:
+    """The ONNX model of ``genotype``'s evaluation network at ``target``'s shape and an input for it."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        network = target.build(genotype).eval()
+    example = torch.randn(target.batch, target.in_channels, *target.image_size, generator=generator)
+    return export_onnx(network, example, what="the whole network"), example.numpy()
+
+
+def measure_networks(genotypes: Sequence[tuple[str, Genotype]], target: TargetNetwork,
+                     settings: ondevice.TimingSettings, seed: int = 0) -> dict[str, ondevice.Timing]:
+    """Time each network in interleaved rounds of fresh sessions (see :mod:`rapdarts.deploy.ondevice.timing`)."""
+    models = [(name, *network_model(genotype, target)) for name, genotype in genotypes]
+    try:
+        return ondevice.time_models(models, settings, seed=seed)  # type: ignore[arg-type]
+    except ondevice.ProfilingError as error:
+        raise RapdartsError(str(error)) from None
+
+
+def measure_genotype(genotype: Genotype, target: TargetNetwork, settings: ondevice.TimingSettings) -> ondevice.Timing:
+    """The measured latency of one network, with its spread across sessions."""
+    return measure_networks([("network", genotype)], target, settings)["network"]
