@@ -18,6 +18,7 @@ from rapdarts.costs.plugins import Providers, discover_providers
 from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.target import Pricing
 from rapdarts.extensions import SearchExtension
+from rapdarts.latency.measure import latency_timer
 from rapdarts.rundir import RunDirectory
 from rapdarts.search.config import SearchConfig
 from rapdarts.search.loop import ProgressiveSearch, SearchResult, StepCallback
@@ -44,7 +45,11 @@ def search_extensions(config: SearchConfig, providers: Providers) -> list[Search
     Unknown cost names, units that are not the provider's and conflicting settings fail here.
     """
     if config.budgets:
-        return [BudgetPenalty(config, providers)]
+        timers, note = {}, ""
+        if "latency" in config.budgets and config.budget_measure:
+            timer, note = latency_timer(config.cost_options)
+            timers = {"latency": timer} if timer is not None else {}
+        return [BudgetPenalty(config, providers, timers=timers, timing_note=note)]
     if config.costs:
         return [CostPenalty(config.costs, providers, Pricing.from_settings(config.to_dict()))]
     return []

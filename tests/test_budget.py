@@ -85,8 +85,9 @@ def test_one_search_meets_a_budget_that_the_start_misses(budget_search):
     assert set(last["expected_cost"]) == set(last["predicted_cost"]) == {"params", "flops"} != set(last["budgets"])
 
 
-def _penalty(budget: str) -> BudgetPenalty:
-    penalty = BudgetPenalty(profile_config("tiny").updated({"budgets": {"params": budget}}), discover_providers())
+def _penalty(budget: str, band: float = 0.03) -> BudgetPenalty:
+    config = profile_config("tiny").updated({"budgets": {"params": budget}, "budget_band": band})
+    penalty = BudgetPenalty(config, discover_providers())
     penalty.prepare(DIGITS)
     return penalty
 
@@ -102,7 +103,8 @@ class _Probabilities:
 
 
 def test_repair_changes_only_what_the_budget_needs():
-    """One dil_conv_3x3 on an all-pooling genotype puts it one parameter over budget: one change fixes it."""
+    """One dil_conv_3x3 on an all-pooling genotype puts it one parameter over budget: with a band wide enough to
+    hold the all-pooling network, one change, the least probable, fixes it."""
     ops = primitives()
     candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
     probs = {cell: torch.full((EDGES, len(ops)), 0.05) for cell in candidates}
@@ -113,7 +115,7 @@ def test_repair_changes_only_what_the_budget_needs():
     params = discover_providers().get("params")
     cost = genotype_costs(genotype, [params], TargetNetwork(DIGITS))["params"]
     assert cost > 1_368_190  # the all-pooling floor
-    penalty = _penalty(str(int(cost) - 1))
+    penalty = _penalty(str(int(cost) - 1), band=0.5)
     repaired = penalty.final_genotype(_Probabilities(probs), candidates, genotype)
     repair = penalty.repair
     assert repair["before"]["params"] == cost > cost - 1 >= repair["after"]["params"]
@@ -188,3 +190,36 @@ def test_repair_may_use_ops_pruned_before_the_last_stage():
     assert genotype_costs(repaired, [params], extension.target)["params"] == 1_368_190  # the floor
     assert {op for op, _ in repaired.normal[:2]} <= {"max_pool_3x3", "avg_pool_3x3", "skip_connect"}
     assert extension.repair["before"]["params"] > 1.4e6
+
+
+def test_a_budget_measured_over_is_repaired_until_it_measures_under():
+    """The final genotype is predicted in its band but a (fake) timer measures 10% more: repaired until it measures
+    within [0.90, 0.98] of the budget, judged on the measurement."""
+    from rapdarts.budget.summary import budget_summary
+
+    ops = primitives()
+    candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
+    generator = torch.Generator().manual_seed(4)
+    probs = {cell: torch.softmax(torch.randn(EDGES, len(ops), generator=generator), -1) for cell in candidates}
+    genotype = derive_genotype(candidates, probs)
+    params = discover_providers().get("params")
+
+    def timer(network, target):
+        return 1.1 * genotype_costs(network, [params], target)["params"]
+
+    config = profile_config("tiny").updated({"budgets": {"params": "1.8M"}})
+    penalty = BudgetPenalty(config, discover_providers(), timers={"params": timer}, timing_note="a fake timer")
+    penalty.prepare(DIGITS)
+    final = penalty.final_genotype(_Probabilities(probs), candidates, genotype)
+    attempts = penalty.repair["attempts"]
+    assert len(attempts) == 2 and attempts[0]["measured"]["params"] > 0.98 * 1.8e6  # predicted in band, measured over
+    measured = penalty.repair["measured"]["params"]
+    assert 0.90 * 1.8e6 <= measured <= 0.98 * 1.8e6 and measured == pytest.approx(timer(final, penalty.target))
+    status = budget_summary([], penalty.budgets, penalty.repair, "a fake timer")
+    assert status["budgets"]["params"]["judged_on"] == "measured" and status["budgets"]["params"]["meets"]
+    assert status["timing"] == "a fake timer"
+
+
+def test_the_search_lands_in_the_band_of_its_budget(budget_search):
+    summary = json.loads((budget_search.run_dir / "budgets.json").read_text())["budgets"]["params"]
+    assert 0.97 * BUDGET <= summary["final"] <= BUDGET and summary["judged_on"] == "predicted"

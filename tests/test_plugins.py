@@ -127,13 +127,13 @@ def provider_options(tmp_path_factory) -> dict[str, str]:
     from rapdarts.costs import TargetNetwork
     from rapdarts.data import DataShape
     from rapdarts.deploy.ondevice import TimingSettings
-    from rapdarts.latency.profile import profile, target_specs
+    from rapdarts.latency.profile import profile
     from rapdarts.latency.surrogate import LatencySurrogate
     from rapdarts.latency.table import LatencyTable
 
     directory = tmp_path_factory.mktemp("contract")
-    table = profile(target_specs(TargetNetwork(DataShape(10, 1, (8, 8)), 4, 5)), directory / "table.json",
-                    TimingSettings(warmup=1, repeats=3, sessions=1), progress=False)
+    table = profile(TargetNetwork(DataShape(10, 1, (8, 8)), 4, 5), directory / "table.json",
+                    TimingSettings(warmup=1, repeats=3, sessions=1), networks=0, progress=False)
     LatencySurrogate.fit(LatencyTable.load(table)).save(directory / "surrogate.json")
     return {"latency.table": str(table), "surrogate.model": str(directory / "surrogate.json")}
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,14 @@ import torch
 from rapdarts.atomic import atomic_write_json
 from rapdarts.budget.derived_cost import derived_expected_cost
 from rapdarts.budget.floor import check_budgets
-from rapdarts.budget.repair import repair_genotype
+from rapdarts.budget.repair import Band, repair_genotype
 from rapdarts.budget.summary import budget_summary
 from rapdarts.budget.values import resolve_budgets
 from rapdarts.costs.evaluate import CostEvaluator
 from rapdarts.costs.penalty import CostPenalty
 from rapdarts.costs.plugins import Providers
 from rapdarts.costs.table import CostTable, ExpectedCost
-from rapdarts.costs.target import Pricing
+from rapdarts.costs.target import Pricing, TargetNetwork
 from rapdarts.data import DataShape
 from rapdarts.formatting import format_number
 from rapdarts.search.config import SearchConfig
@@ -48,6 +48,15 @@ log = logging.getLogger("rapdarts")
 
 TRAJECTORY_POINTS = 64
 """At most this many (lambda, cost) points per epoch go into metrics.jsonl."""
+MEASURED_BAND = (0.90, 0.97)
+"""Where a measured budget (latency) should land, as shares of the budget: timings of one network vary
+by a few percent between runs on a shared machine, so the aim leaves that much room under the budget."""
+MEASURED_ACCEPT = 0.98
+"""A measured cost above this share of its budget is repaired again: it could time over the budget later."""
+MEASURE_ATTEMPTS = 4
+
+Timer = Callable[[Genotype, TargetNetwork], float]
+"""``timer(genotype, target)``: the measured cost of the network (e.g. its ONNX Runtime latency in ms)."""
 
 
 def dual_step(multiplier: float, cost: float, budget: float, step: float) -> float:
@@ -78,8 +87,13 @@ class BudgetPenalty(CostPenalty):
     search space's floor fail in :meth:`prepare`, before the search writes anything.
     """
 
-    def __init__(self, config: SearchConfig, providers: Providers, evaluator: CostEvaluator | None = None):
+    def __init__(self, config: SearchConfig, providers: Providers, evaluator: CostEvaluator | None = None,
+                 timers: Mapping[str, Timer] | None = None, timing_note: str = ""):
+        """``timers`` measure budgeted costs on the final genotype (e.g. latency on this machine); budgets without
+        one are judged on the prediction. ``timing_note`` says where measured figures come from, for the report."""
         self.config = config
+        self.timers = {name: timer for name, timer in (timers or {}).items() if name in config.budgets}
+        self.timing_note = timing_note
         self.budgets = resolve_budgets(config, providers)
         super().__init__(config.costs, providers, Pricing.from_settings(config.to_dict()), evaluator)
         self.providers = providers.select([*config.costs, *(n for n in self.budgets if n not in config.costs)])
@@ -154,16 +168,20 @@ class BudgetPenalty(CostPenalty):
         return row
 
     def final_genotype(self, model: SearchNetwork, candidates: Mapping[str, Any], genotype: Genotype) -> Genotype:
-        """The last stage's genotype, repaired (:mod:`rapdarts.budget.repair`) if it ends over a budget.
+        """The last stage's genotype, moved into its budgets' bands (:mod:`rapdarts.budget.repair`) if needed.
 
         The repair may use any op of the search space, not only the last stage's candidates: pruning
         can leave an edge that must be kept (both edges of the first node are) with only
         convolutions, and the budget is checked against the floor of the whole space. Ops pruned
-        earlier count as probability 0, so the repair prefers the ones the last stage kept.
+        earlier count as probability 0, so the repair prefers the ones the last stage kept. Budgets
+        with a timer (latency, when the table was measured on this machine) are judged on the
+        measured latency: see :meth:`_measured`.
         """
-        limits = {name: budget.value for name, budget in self.budgets.items()}
         before = self.costs_of(genotype)
-        if all(before[name] <= limit for name, limit in limits.items()) or not self.config.budget_repair:
+        self.repair = {"before": before, "after": before, "moves": [], "genotype_before": genotype.to_dict()}
+        if not self.config.budget_repair:
+            if self.timers:
+                self.repair["measured"] = {name: timer(genotype, self.target) for name, timer in self.timers.items()}
             return genotype
         names = tuple(self.config.primitives)
         space = {cell: tuple(names for _ in edges) for cell, edges in candidates.items()}
@@ -175,15 +193,58 @@ class BudgetPenalty(CostPenalty):
             for edge, ops in enumerate(candidates[cell]):
                 for position, op in enumerate(ops):
                     probs[cell][edge, names.index(op)] = float(stage_probs[edge, position])
-        repaired, moves = repair_genotype(genotype, space, probs, tables, limits, self.config.max_skip_connects)
-        after = self.costs_of(repaired)
-        self.repair = {"before": before, "after": after, "moves": moves, "genotype_before": genotype.to_dict()}
-        over = ", ".join(f"{name} {format_number(before[name])} > {format_number(limit)}"
-                         for name, limit in limits.items() if before[name] > limit)
-        changes = "; ".join(f"{m['cell']} cell: {m['from'][0]} on edge {m['from'][1]} -> {m['to'][0]} on edge "
-                            f"{m['to'][1]}" for m in moves)
-        log.warning("the search ended over budget (%s); repaired by %d op change(s): %s", over, len(moves), changes)
-        return repaired
+
+        def repaired(corrections: Mapping[str, float]) -> tuple[Genotype, list[dict[str, Any]]]:
+            bands = {name: self._band(name, corrections.get(name)) for name in self.budgets}
+            return repair_genotype(genotype, space, probs, tables, bands, self.config.max_skip_connects)
+
+        final, moves = self._measured(repaired) if self.timers else repaired({})
+        self.repair.update({"after": self.costs_of(final), "moves": moves})
+        if moves:
+            changes = "; ".join(f"{m['cell']} cell: {m['from'][0]} on edge {m['from'][1]} -> {m['to'][0]} on edge "
+                                f"{m['to'][1]}" for m in moves)
+            log.info("budgets: the derived genotype (%s) moved into the budgets' bands by %d change(s): %s",
+                     ", ".join(f"{n} {self.budgets[n].describe(before[n])}" for n in self.budgets), len(moves),
+                     changes)
+        return final
+
+    def _band(self, name: str, correction: float | None) -> Band:
+        """Where cost ``name`` should land, in the provider's unit; a measured cost's band is divided by the
+        measured/predicted ratio of the last architecture timed, so the prediction aims where the measurement must."""
+        value = self.budgets[name].value
+        if correction is None and name not in self.timers:
+            return Band((1 - self.config.budget_band) * value, value)
+        low, high = MEASURED_BAND
+        return Band(low * value / (correction or 1.0), high * value / (correction or 1.0))
+
+    def _measured(self, repaired: Callable[[Mapping[str, float]], tuple[Genotype, list[dict[str, Any]]]]
+                  ) -> tuple[Genotype, list[dict[str, Any]]]:
+        """Repair, time, rescale the prediction by measured/predicted for that architecture, repeat, until every timed
+        budget measures in ``[0.90, 0.98]`` of its value (at most :data:`MEASURE_ATTEMPTS` times)."""
+        corrections: dict[str, float] = {}
+        attempts = []
+        for _ in range(MEASURE_ATTEMPTS):
+            genotype, moves = repaired(corrections)
+            predicted = self.costs_of(genotype)
+            measured = {name: timer(genotype, self.target) for name, timer in self.timers.items()}
+            attempts.append({"genotype": genotype.to_dict(), "predicted": predicted, "measured": measured,
+                             "moves": moves})
+            log.info("budgets: measured %s", ", ".join(
+                f"{name} {self.budgets[name].describe(value)} (predicted "
+                f"{self.budgets[name].describe(predicted[name])})" for name, value in measured.items()))
+            if all(MEASURED_BAND[0] * self.budgets[n].value <= m <= MEASURED_ACCEPT * self.budgets[n].value
+                   for n, m in measured.items()):
+                break
+            corrections = {name: value / predicted[name] for name, value in measured.items()}
+        under = [a for a in attempts if all(m <= self.budgets[n].value for n, m in a["measured"].items())]
+        chosen = max(under, key=lambda a: sum(a["measured"].values())) if under else \
+            min(attempts, key=lambda a: sum(m / self.budgets[n].value for n, m in a["measured"].items()))
+        if not under:
+            log.warning("budgets: no architecture measured within every timed budget in %d attempts; the closest "
+                        "is kept", len(attempts))
+        self.repair["measured"] = chosen["measured"]
+        self.repair["attempts"] = attempts
+        return Genotype.from_dict(chosen["genotype"], "repaired genotype"), chosen["moves"]
 
     def state_dict(self) -> dict[str, Any]:
         return {"multipliers": dict(self.multipliers), "repair": self.repair}
@@ -196,7 +257,7 @@ class BudgetPenalty(CostPenalty):
         """Write ``budgets.json`` (stage-end predictions vs actual costs) and ``plots/budgets.png``."""
         from rapdarts.budget.plots import plot_budgets
 
-        summary = budget_summary(metrics, self.budgets, self.repair)
+        summary = budget_summary(metrics, self.budgets, self.repair, self.timing_note)
         atomic_write_json(Path(run_dir) / "budgets.json", summary)
         for row in summary["stage_ends"]:
             for name, entry in row["costs"].items():
@@ -204,5 +265,13 @@ class BudgetPenalty(CostPenalty):
                          "(error %+.1f%%)", row["stage"], name, format_number(entry["derived"]),
                          format_number(entry["predicted"]), 100 * entry["predicted_error"],
                          format_number(entry["expected"]), 100 * entry["expected_error"])
+        for name, entry in summary["budgets"].items():
+            budget = self.budgets[name]
+            measured = f", measured {budget.describe(entry['measured'])}" if entry["measured"] is not None else ""
+            log.info("budget %s: final %s%s (%.1f%% of the budget %s, judged on the %s figure): %s", name,
+                     budget.describe(entry["final"]), measured, 100 * entry["share_of_budget"], budget.describe(),
+                     entry["judged_on"], "met" if entry["meets"] else "MISSED")
+        if summary["timing"]:
+            log.info("budgets: %s", summary["timing"])
         if self.budgets and metrics:
-            plot_budgets(metrics, Path(run_dir) / "plots" / "budgets.png")
+            plot_budgets(metrics, Path(run_dir) / "plots" / "budgets.png", summary["budgets"])

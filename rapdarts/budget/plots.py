@@ -17,8 +17,10 @@ def _stage_lines(axis: Any, metrics: Sequence[Mapping[str, Any]]) -> None:
             axis.axvline(index, color="grey", linestyle=":", linewidth=0.8)
 
 
-def plot_budgets(metrics: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Per budget: cost (per alpha step, predicted; per epoch, derived) against the budget, and lambda.
+def plot_budgets(metrics: Sequence[Mapping[str, Any]], path: Path,
+                 final: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+    """Per budget: cost (per alpha step, predicted; per epoch, derived) against the budget, and lambda; with
+    ``final`` (``budgets.json``'s budgets) the final genotype's predicted and measured cost after the last epoch.
 
     The x axis counts epochs over all stages; the alpha steps of epoch ``e`` lie in ``(e-1, e]``.
     """
@@ -48,6 +50,14 @@ def plot_budgets(metrics: Sequence[Mapping[str, Any]], path: Path) -> Path:
         cost_axis.plot(epochs, [row["expected_cost"].get(name, np.nan) for row in metrics], marker=".",
                        linewidth=0.8, label="14-edge expectation (paper)")
         cost_axis.axhline(budget, color="red", linestyle="--", label="budget")
+        entry = (final or {}).get(name)
+        if entry:
+            end = len(metrics) + 0.6
+            cost_axis.plot([end], [entry["final"]], marker="D", color="tab:green", linestyle="none",
+                           label="final genotype, predicted")
+            if entry.get("measured") is not None:
+                cost_axis.plot([end], [entry["measured"]], marker="*", markersize=11, color="tab:purple",
+                               linestyle="none", label="final genotype, measured")
         cost_axis.set(ylabel=unit, title=f"{name}: cost")
         cost_axis.legend(fontsize=7)
         lambda_axis.plot(step_x, step_lambda, linewidth=1)

@@ -10,9 +10,13 @@ from rapdarts.budget.values import Budget
 
 
 def budget_summary(metrics: Iterable[Mapping[str, Any]], budgets: Mapping[str, Budget],
-                   repair: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Per stage end and cost: derived cost, both predictions and their relative errors; final budget status
-    (``searched``: the genotype the search derived; ``final``: after a repair, if one was needed)."""
+                   repair: Mapping[str, Any] | None = None, timing_note: str = "") -> dict[str, Any]:
+    """Per stage end and cost: derived cost, both predictions and their relative errors; final budget status.
+
+    ``searched`` is the cost of the genotype the search derived, ``final`` the predicted cost of the
+    genotype it ends with (after a repair, if one was made), ``measured`` the measured cost of that
+    genotype where a timer measured it; ``meets`` is judged on the measured figure when there is one.
+    """
     rows = list(metrics)
     stage_ends = []
     for index, row in enumerate(rows):
@@ -26,11 +30,16 @@ def budget_summary(metrics: Iterable[Mapping[str, Any]], budgets: Mapping[str, B
         stage_ends.append({"stage": row["stage"], "costs": costs})
     final = rows[-1] if rows else {}
     status = {}
+    measured = (repair or {}).get("measured") or {}
     for name, budget in budgets.items():
         searched = final.get("genotype_cost", {}).get(name)
         cost = repair["after"][name] if repair else searched
+        judged = measured.get(name, cost)
         status[name] = {"budget": budget.value, "unit": budget.unit, "text": budget.text, "final": cost,
-                        "meets": cost is not None and cost <= budget.value, "searched": searched,
+                        "measured": measured.get(name), "judged_on": "measured" if name in measured else "predicted",
+                        "meets": judged is not None and judged <= budget.value,
+                        "share_of_budget": judged / budget.value if judged is not None else None,
+                        "searched": searched,
                         "meets_without_repair": searched is not None and searched <= budget.value,
                         "lambda": final.get("budgets", {}).get(name, {}).get("lambda")}
-    return {"budgets": status, "repair": repair, "stage_ends": stage_ends}
+    return {"budgets": status, "timing": timing_note or None, "repair": repair, "stage_ends": stage_ends}

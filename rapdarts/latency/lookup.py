@@ -28,9 +28,9 @@ from pathlib import Path
 
 from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.spec import OpSpec
+from rapdarts.costs.target import TargetNetwork
 from rapdarts.deploy.ondevice import TimingSettings, device_name
 from rapdarts.errors import RapdartsError
-from rapdarts.costs.target import TargetNetwork
 from rapdarts.latency.calibration import network_ops, op_cost
 from rapdarts.latency.profile import measure_overhead, measure_spec
 from rapdarts.latency.table import LatencyTable

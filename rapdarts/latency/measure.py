@@ -7,7 +7,7 @@ own, when there is one), so they report the same measured number for the same ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -41,3 +41,24 @@ def measure_networks(genotypes: Sequence[tuple[str, Genotype]], target: TargetNe
 def measure_genotype(genotype: Genotype, target: TargetNetwork, settings: ondevice.TimingSettings) -> ondevice.Timing:
     """The measured latency of one network, with its spread across sessions."""
     return measure_networks([("network", genotype)], target, settings)["network"]
+
+
+def latency_timer(options: Mapping[str, str]) -> tuple[Callable[[Genotype, TargetNetwork], float] | None, str]:
+    """A timer of whole networks for a latency budget, and a note on where measured figures come from.
+
+    Only a table measured on this machine (same CPU, ONNX Runtime and settings) can be checked here;
+    for one made on another device (``export-ops``) there is no timer and budgets are judged on its
+    calibrated prediction, which the note says.
+    """
+    from rapdarts.latency.lookup import LatencyLookup
+
+    table = LatencyLookup(options).table()
+    if not table.measured_here():
+        return None, (f"the latency table {table.path} was measured on {table.header['device']}, not here: the "
+                      "latency budget is judged on its calibrated prediction")
+    settings = table.settings
+
+    def timer(genotype: Genotype, target: TargetNetwork) -> float:
+        return measure_genotype(genotype, target, settings).median_ms
+
+    return timer, f"latency measured on this machine, as the {table.describe_origin()}"

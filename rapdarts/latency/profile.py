@@ -78,7 +78,8 @@ def calibration_genotypes(count: int, seed: int = 0) -> list[tuple[str, Genotype
 
 
 def _launcher() -> str:
-    return (f'"""Profile this export with ONNX Runtime: python profile_ops.py DIR (needs only onnxruntime and numpy)."""\n'
+    return ('"""Profile this export with ONNX Runtime: python profile_ops.py DIR (needs only onnxruntime and '
+            'numpy)."""\n'
             "import pathlib\nimport sys\n\n"
             "sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))\n"
             f"from {PACKAGE}.profiler import main  # noqa: E402\n\n"

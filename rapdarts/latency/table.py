@@ -18,8 +18,15 @@ from typing import Any
 
 from rapdarts.costs.spec import OpSpec
 from rapdarts.costs.target import TargetNetwork
-from rapdarts.deploy.ondevice import (OLD_TABLE_FORMATS, SAME_MACHINE_KEYS, TABLE_FORMAT, TimingSettings, device_name,
-                                      table_header, write_table)
+from rapdarts.deploy.ondevice import (
+    OLD_TABLE_FORMATS,
+    SAME_MACHINE_KEYS,
+    TABLE_FORMAT,
+    TimingSettings,
+    device_name,
+    table_header,
+    write_table,
+)
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.calibration import network_ops, op_cost, op_group
 from rapdarts.space.genotype import Genotype

@@ -78,8 +78,14 @@ class SearchConfig(SettingsRecord):
                                 "budget_step * (C / budget - 1), never below 0", "rapdarts")
     budget_init: float = setting(0.0, "initial mu = lambda * budget of every budget (0: start unconstrained)",
                                 "rapdarts")
-    budget_repair: bool = setting(True, "when the final genotype ends over a budget, change its least probable ops "
-                                 "until it meets every budget (reported in budgets.json)", "rapdarts")
+    budget_band: float = setting(0.03, "the final genotype's cost should land in [(1 - band) x budget, budget]: a "
+                                 "repair moves one that ends over, or further under, into it (measured latency "
+                                 "aims at [0.90, 0.97] x budget)", "rapdarts")
+    budget_repair: bool = setting(True, "when the final genotype ends outside its band (over a budget, or further "
+                                  "under it than budget_band), replace it by the most probable architecture in the "
+                                  "band (reported in budgets.json)", "rapdarts")
+    budget_measure: bool = setting(True, "time the final genotype with ONNX Runtime when the latency table was made "
+                                   "on this machine, and judge the latency budget on that measurement", "rapdarts")
     budget_temperature: float = setting(0.1, "temperature of the derivation-aware expected cost a budget uses "
                                        "(towards 0 it equals the derived cost; larger is smoother)", "rapdarts")
     # --- execution
@@ -140,6 +146,8 @@ class SearchConfig(SettingsRecord):
             raise RapdartsError("target_channels, target_cells and cost_batch must be positive")
         if not self.budget_step > 0 or not self.budget_init >= 0 or not self.budget_temperature > 0:
             raise RapdartsError("budget_step and budget_temperature must be positive and budget_init >= 0")
+        if not 0 < self.budget_band < 1:
+            raise RapdartsError(f"budget_band {self.budget_band} must be between 0 and 1 (e.g. 0.03)")
         for name, weight in self.costs.items():
             if not weight >= 0.0 or weight == float("inf"):
                 raise RapdartsError(f"cost {name!r}: lambda {weight} must be a finite number >= 0")

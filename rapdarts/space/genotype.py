@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path

@@ -25,6 +25,7 @@ from rapdarts.deploy.onnx_export import TimingSettings
 from rapdarts.errors import RapdartsError
 from rapdarts.evaluation import Evaluation
 from rapdarts.formatting import format_number
+from rapdarts.latency.table import LatencyTable
 from rapdarts.space.genotype import Genotype
 from rapdarts.space.network import EvalNetwork, count_parameters
 from rapdarts.train.config import TrainConfig
@@ -113,6 +114,18 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def latency_settings(config: TrainConfig) -> tuple[TimingSettings, str]:
+    """How the trained network's latency is timed: like the latency table the report prices latency with
+    (``latency.table``, when this machine made it), so predicted and measured latency compare; else one
+    session setting of the config (``latency_threads``)."""
+    path = config.cost_options.get("latency.table")
+    if path:
+        table = LatencyTable.load(path)
+        if table.measured_here():
+            return table.settings, f"latency table {path}"
+    return TimingSettings(intra_threads=config.latency_threads), "latency_threads"
+
+
 def build_report(model: EvalNetwork, genotype: Genotype, genotype_source: str, config: TrainConfig, shape: DataShape,
                  dataset: str, test: Evaluation | None, epoch: int, providers: Sequence[CostProvider],
                  onnx_path: str | None = None) -> dict[str, Any]:
@@ -139,8 +152,8 @@ def build_report(model: EvalNetwork, genotype: Genotype, genotype_source: str, c
         try:
             exported = export_checked(model, shape, onnx_path, batch=config.latency_batch)
             report["onnx"] = exported.to_dict()
-            settings = TimingSettings(intra_threads=config.latency_threads)
-            report["onnx_latency"] = measure_latency(exported, shape, settings)
+            settings, source = latency_settings(config)
+            report["onnx_latency"] = {**measure_latency(exported, shape, settings), "settings_from": source}
         except RapdartsError as error:
             log.warning("ONNX latency not measured: %s", error)
             report["onnx_latency"] = {"error": str(error)}

@@ -10,10 +10,28 @@ with the same code, so host and device measure identically.
 
 from .calibration import agreement, entry_latency, fit_scales, network_features, nnls, predict
 from .profiler import MIN_FIT, MIN_HELD_OUT, main, print_progress, profile_manifest
-from .tables import (MANIFEST_FORMAT, OLD_TABLE_FORMATS, SAME_MACHINE_KEYS, TABLE_FORMAT, cache_sizes, device_name,
-                     table_header, write_table)
-from .timing import (OPTIMIZATION_LEVELS, ProfilingError, Timing, TimingSettings, check_settings, make_session,
-                     run_session, spread, time_model, time_models)
+from .tables import (
+                     MANIFEST_FORMAT,
+                     OLD_TABLE_FORMATS,
+                     SAME_MACHINE_KEYS,
+                     TABLE_FORMAT,
+                     cache_sizes,
+                     device_name,
+                     table_header,
+                     write_table,
+)
+from .timing import (
+                     OPTIMIZATION_LEVELS,
+                     ProfilingError,
+                     Timing,
+                     TimingSettings,
+                     check_settings,
+                     make_session,
+                     run_session,
+                     spread,
+                     time_model,
+                     time_models,
+)
 
 __all__ = [
     "agreement", "entry_latency", "fit_scales", "network_features", "nnls", "predict",

@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     fitted = header.get("calibration")
     if fitted:
         held = fitted["held_out"]
-        print(f"calibrated on {fitted['fitted_on']} networks; held-out {held['n']}: within 5% {held['within_5pct']:.0%}, "
-              f"within 10% {held['within_10pct']:.0%}, mean |error| {held['mean_abs_error']:.1%}", file=sys.stderr)
+        print(f"calibrated on {fitted['fitted_on']} networks; held-out {held['n']}: within 5% "
+              f"{held['within_5pct']:.0%}, within 10% {held['within_10pct']:.0%}, mean |error| "
+              f"{held['mean_abs_error']:.1%}", file=sys.stderr)
     for note in header["warnings"]:
         print(f"profile_ops: warning: {note}", file=sys.stderr)
     print(path)
