@@ -6,6 +6,7 @@ message, and both use one autocast rule.
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
@@ -28,13 +29,22 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def prepare_device(device: str, amp: bool, threads: int | None) -> torch.device:
-    """Resolve a run's device and apply its thread count; mixed precision is refused off CUDA."""
+def prepare_device(device: str, amp: bool, threads: int | None, deterministic: bool = False) -> torch.device:
+    """Resolve a run's device and apply its thread count; mixed precision is refused off CUDA.
+
+    ``deterministic`` makes torch use deterministic algorithms (and, on CUDA, a fixed cuBLAS
+    workspace and no cuDNN autotuning), so that a CUDA run repeats bit for bit too.
+    """
     resolved = resolve_device(device)
     if amp and resolved.type != "cuda":
         raise RapdartsError("--amp needs a CUDA device (mixed precision is not used on the CPU)")
     if threads:
         torch.set_num_threads(threads)
+    if deterministic:
+        if resolved.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True)
     return resolved
 
 

@@ -8,3 +8,7 @@ message must name the culprit and the fix.
 
 class RapdartsError(Exception):
     """An error caused by input or environment; its message is shown to the user verbatim."""
+
+
+class Interrupted(Exception):
+    """A run stopped by the user (Ctrl-C); the message is the command that continues it."""

@@ -27,8 +27,12 @@ import torch
 
 from rapdarts.atomic import atomic_write, atomic_write_json, atomic_write_text
 from rapdarts.errors import RapdartsError
+from rapdarts.locking import exclusive
+from rapdarts.paths import check_output
 
+log = logging.getLogger("rapdarts")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+LOCK = ".lock"
 
 
 class RunDirectory:
@@ -46,10 +50,12 @@ class RunDirectory:
 
         ``path`` must be new or empty. Without it, a fresh ``root/prefix-YYYYmmdd-HHMMSS[-N]`` is named.
         """
+        kind = "sweep directory" if prefix == "sweep" else "run directory"
         if path is not None:
-            cls.refuse_used(path, "sweep directory" if prefix == "sweep" else "run directory")
+            check_output(path, f"the {kind}", directory=True)
+            cls.refuse_used(path, kind)
             return cls(path)
-        root = Path(root)
+        root = check_output(root, f"the root of new {kind.replace('directory', 'directories')}", directory=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         directory = cls(root / f"{prefix}-{stamp}")
         directory._fresh_name = (root, prefix, stamp)
@@ -68,7 +74,7 @@ class RunDirectory:
     def refuse_used(path: str | Path, kind: str = "run directory") -> None:
         """A one-line error if ``path`` already holds files (a finished or interrupted run, say)."""
         path = Path(path)
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and any(p.name != LOCK for p in path.iterdir()):
             raise RapdartsError(f"{kind} {path} already has files; choose a new one, or continue it with "
                                 f"--resume {path}")
 
@@ -84,6 +90,21 @@ class RunDirectory:
                 return self.path
             except FileExistsError:
                 self.path = self._free_path(1)
+
+    @contextmanager
+    def claimed(self, what: str = "run directory") -> Iterator[None]:
+        """Create the directory and hold its lock while the block runs: no second process may write into it.
+
+        Temporary files a killed run left behind (``.checkpoint.pt.*.tmp``, half-written plots) are removed.
+        """
+        self.create()
+        with exclusive(self.file(LOCK), f"{what} {self.path}", remove=True):
+            leftovers = [p for p in self.path.rglob(".*.tmp") if p.is_file()]
+            for leftover in leftovers:
+                leftover.unlink(missing_ok=True)
+            if leftovers:
+                log.debug("removed %d temporary files an interrupted run left in %s", len(leftovers), self.path)
+            yield
 
     @classmethod
     def existing(cls, path: str | Path) -> RunDirectory:
@@ -131,6 +152,9 @@ class RunDirectory:
 
     def save_checkpoint(self, state: dict[str, Any]) -> Path:
         return atomic_write(self.file(self.CHECKPOINT), lambda file: torch.save(state, file))
+
+    def has_checkpoint(self) -> bool:
+        return self.file(self.CHECKPOINT).exists()
 
     def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         path = self.file(self.CHECKPOINT)

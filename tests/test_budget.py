@@ -150,7 +150,7 @@ def test_budget_search_resumes_bit_identically(budget_search, tmp_path):
     (["--budget", "params"], "--budget 'params' must look like NAME=VALUE"),
     (["--budget", "params=3M", "--cost", "params=1e-7"], "has both a fixed lambda"),
     (["--budget", "params=3M", "--cost-target", "search"], "--cost-target search cannot be combined with --budget"),
-    (["--budget", "params=3M", "--budget-step", "0"], "budget_step and budget_temperature must be positive"),
+    (["--budget", "params=3M", "--budget-step", "0"], "'budget_step' = 0.0 is not allowed: it must be a number > 0"),
 ])
 def test_bad_budgets_fail_before_the_search_starts(args, message, capsys, tmp_path):
     status = main(["search", "--profile", "tiny", "--device", "cpu", "--run-dir", str(tmp_path / "run"), *args])

@@ -36,7 +36,7 @@ def _error_of(args, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["search", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["search", "--dataset", "mnist"], "setting 'dataset' = 'mnist' is not allowed: it must be one of digits"),
     (["search", "--primitives", "none,conv_9x9"], "unknown op 'conv_9x9'"),
     (["search", "--ops-kept", "9,5,3"], "keeps 9 ops per edge"),
     (["search", "--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar does not exist"),

@@ -52,12 +52,12 @@ def test_dict_round_trip_and_config_files(tmp_path):
     ({"cells": (5, 11)}, "one entry per stage"),
     ({"primitives": ("none", "conv_9x9")}, "unknown op 'conv_9x9'"),
     ({"primitives": ("none", "none", "skip_connect")}, "lists an op twice"),
-    ({"dataset": "mnist"}, "unknown dataset 'mnist'"),
+    ({"dataset": "mnist"}, "'dataset' = 'mnist' is not allowed: it must be one of digits, cifar10"),
     ({"dataset": "imagefolder"}, "needs --data-dir"),
     ({"warmup_epochs": 30}, "warmup_epochs <= epochs"),
-    ({"batch_size": 1}, "at least 2"),
-    ({"costs": {"params": -1.0}}, "lambda -1.0 must be a finite number >= 0"),
-    ({"costs": {"params": float("nan")}}, "must be a finite number"),
+    ({"batch_size": 1}, "'batch_size' = 1 is not allowed: it must be a number >= 2"),
+    ({"costs": {"params": -1.0}}, "'costs', entry 'params' = -1.0 is not allowed: it must be a number >= 0"),
+    ({"costs": {"params": float("nan")}}, "entry 'params' = nan is not allowed"),
 ])
 def test_impossible_settings_are_rejected(changes, message):
     with pytest.raises(RapdartsError, match=message):

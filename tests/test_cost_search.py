@@ -58,9 +58,9 @@ def test_cost_metrics_are_logged_per_epoch(tiny_config, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--cost", "latencyy=1"], "unknown cost 'latencyy'; available costs:"),
-    (["--cost", "params=-1"], "lambda -1.0 must be a finite number >= 0"),
+    (["--cost", "params=-1"], "'costs', entry 'params' = -1.0 is not allowed: it must be a number >= 0"),
     (["--cost", "params=lots"], "'lots' is not a number"),
-    (["--cost", "params=nan"], "must be a finite number"),
+    (["--cost", "params=nan"], "entry 'params' = nan is not allowed"),
     (["--cost-option", "novalue"], "must look like KEY=VALUE"),
 ])
 def test_bad_cost_arguments(args, message, capsys, tmp_path):

@@ -4,6 +4,7 @@ calibration maths, and the torch-free on-device profiler."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -23,6 +24,8 @@ from rapdarts.space.genotype import preset
 from rapdarts.space.ops import primitives
 
 TARGET = TargetNetwork(DataShape(10, 1, (8, 8)), init_channels=4, cells=5)
+ONE_OP = OpSpec("sep_conv_3x3", 8, 8, 1, 8, 8)
+KEY = ONE_OP.key()
 FAST = ondevice.TimingSettings(warmup=1, repeats=3, sessions=1)
 SHAPE = ["--dataset", "digits", "--init-channels", "4", "--cells", "5"]
 NETWORKS = 6  # random calibration genotypes of the tests' tables: 4 fit, 2 held out (plus the 3 presets, fit)
@@ -110,15 +113,17 @@ def _write(path, mutate):
             "header": {"device": "d", "onnxruntime": "1", "provider": "CPUExecutionProvider", "intra_threads": 1,
                        "optimization": "all", "batch": 1, "dtype": "float32", "overhead_ms": 0.01, "complete": True,
                        "calibration": {"scales": {"fixed": 1.1}}},
-            "entries": {"k": {"spec": {}, "median_ms": 1.0, "p10_ms": 0.9, "p90_ms": 1.1}}}
+            "entries": {KEY: {"spec": ONE_OP.to_dict(), "median_ms": 1.0, "p10_ms": 0.9, "p90_ms": 1.1}}}
     mutate(data)
     path.write_text(json.dumps(data))
     return path
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["entries"]["k"].update(median_ms=float("nan")), "entry 'k' has median_ms = nan"),
-    (lambda d: d["entries"]["k"].update(p10_ms=-0.5), "entry 'k' has p10_ms = -0.5"),
+    (lambda d: d["entries"][KEY].update(median_ms=float("nan")), re.escape(f"entry {KEY!r} has median_ms = nan")),
+    (lambda d: d["entries"][KEY].update(p10_ms=-0.5), re.escape(f"entry {KEY!r} has p10_ms = -0.5")),
+    (lambda d: d["entries"][KEY].update(spec={"op": "sep_conv_3x3"}), "has a missing or malformed spec"),
+    (lambda d: d["header"].update(provider="CPUExecutionProvder"), "'CPUExecutionProvder' is not an ONNX Runtime"),
     (lambda d: d["header"].pop("batch"), "header misses 'batch'"),
     (lambda d: d.update(format="something else"), "is not a rapdarts latency table"),
     (lambda d: d["header"].update(calibration={"scales": {"fixed": -1}}), "calibration has no valid scales"),

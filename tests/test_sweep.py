@@ -131,7 +131,7 @@ def test_ray_backend_on_a_local_instance(tmp_path):
     (["--budget", "paramz=3M"], "unknown cost 'paramz'"),
     (["--budget", "params=1M"], "below the cheapest architecture this search space allows"),
     (["--refine"], "--refine narrows lambda around where the budget is crossed: add --budget params=VALUE"),
-    (["--samples", "0"], "need at least one search"),
+    (["--samples", "0"], "Invalid value for '--samples': 0 is not in the range x>=1"),
 ])
 def test_bad_sweep_input_fails_before_any_search(args, message, tmp_path, capsys):
     argv = ["sweep", "--cost", "params", "--sweep-dir", str(tmp_path / "s"), *SMALL]

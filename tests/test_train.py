@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -66,12 +67,12 @@ def test_drop_path_ramps_linearly_from_zero():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"cells": 2}, "at least 3 cells"),
-    ({"layers": 2}, "at least 3 cells"),  # the former name of the setting
-    ({"drop_path_prob": 1.0}, "drop_path_prob 1.0"),
+    ({"cells": 2}, "'cells' = 2 is not allowed: it must be a number >= 3"),
+    ({"layers": 2}, "'cells' = 2 is not allowed"),  # the former name of the setting
+    ({"drop_path_prob": 1.0}, re.escape("'drop_path_prob' = 1.0 is not allowed: it must be in [0, 1)")),
     ({"lr_min": 1.0}, "lr_min <= lr"),
-    ({"batch_size": 1}, "batch_size must be at least 2"),
-    ({"dataset": "mnist"}, "unknown dataset 'mnist'"),
+    ({"batch_size": 1}, "'batch_size' = 1 is not allowed: it must be a number >= 2"),
+    ({"dataset": "mnist"}, "'dataset' = 'mnist' is not allowed"),
 ])
 def test_impossible_settings_are_one_line_errors(changes, message):
     with pytest.raises(RapdartsError, match=message):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import click
 
 from rapdarts.cli.commands import cli
-from rapdarts.errors import RapdartsError
+from rapdarts.errors import Interrupted, RapdartsError
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -72,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             command = context.command_path
         click.echo(f"{command}: error: {error.format_message()} (see '{command} --help')", err=True)
         return EXIT_BAD_INPUT
+    except Interrupted as stopped:
+        click.echo(f"{command}: interrupted; continue with: {stopped}", err=True)
+        return EXIT_INTERRUPTED
     except click.exceptions.Abort:
         click.echo(f"{command}: interrupted", err=True)
         return EXIT_INTERRUPTED

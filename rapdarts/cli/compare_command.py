@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rapdarts.cli.options import parse_cost_options
+from rapdarts.cli.options import output_file, parse_cost_options
 from rapdarts.costs.plugins import discover_providers
 from rapdarts.train.compare import format_table, plot_rows, summarize_runs, write_json
 from rapdarts.train.report import select_providers
@@ -15,8 +15,9 @@ from rapdarts.train.report import select_providers
 @click.command("compare")
 @click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
 @click.option("--cost", "names", multiple=True, metavar="NAME", help="Only these costs (default: every provider).")
-@click.option("--plot", metavar="PNG", help="Scatter plot: test error vs parameters and vs latency.")
-@click.option("--json", "json_path", metavar="FILE", help="Also write the rows as JSON.")
+@click.option("--plot", metavar="PNG", callback=output_file,
+              help="Scatter plot: test error vs parameters and vs latency.")
+@click.option("--json", "json_path", metavar="FILE", callback=output_file, help="Also write the rows as JSON.")
 @click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME", help="Do not load this plugin.")
 @click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
               help="Option for a cost provider (repeatable).")

@@ -76,6 +76,7 @@ def _measure(genotype: Genotype, target: TargetNetwork, cost_options: dict[str, 
     from rapdarts.latency.measure import measure_genotype
 
     table = LatencyLookup(cost_options).table()
+    table.check_timable()
     warn_if_drifted(table)
     timing = measure_genotype(genotype, target, table.settings)
     line = f"  {'measured':16s} {timing.median_ms:>16.4f} ms whole network ({table.describe_origin()})"
@@ -85,6 +86,3 @@ def _measure(genotype: Genotype, target: TargetNetwork, cost_options: dict[str, 
     if timing.noisy:
         click.echo(f"warning: the network's timings varied by {timing.spread:.0%} between sessions: the machine is "
                    "busy; measure again when it is quiet", err=True)
-    if not table.measured_here():
-        click.echo(f"warning: the table was measured on {table.header['device']}, not on this machine: the measured "
-                   "figure is this machine's, the predicted one the table's device's", err=True)

@@ -21,9 +21,9 @@ from rapdarts.train.checkpoint import load_trained
               "belong to RUN_DIR's genotype).")
 @click.option("--dataset", help="Dataset to test on [default: the run's].")
 @click.option("--data-dir", metavar="DIR", help="Where that dataset lives [default: the run's].")
-@click.option("--image-size", type=int, help="ImageFolder image size [default: the run's].")
-@click.option("--test-subset", type=int, help="Only this many test images, class-balanced.")
-@click.option("--batch-size", type=int, default=256, show_default=True, help="Evaluation batch size.")
+@click.option("--image-size", type=click.IntRange(min=1), help="ImageFolder image size [default: the run's].")
+@click.option("--test-subset", type=click.IntRange(min=1), help="Only this many test images, class-balanced.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Evaluation batch size.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def evaluate_command(source: str, checkpoint: str | None, dataset: str | None, data_dir: str | None,

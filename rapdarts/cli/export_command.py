@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import torch
 
+from rapdarts.cli.options import output_file
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.data import DataShape
 from rapdarts.deploy.export import DEFAULT_TOLERANCE, export_checked
@@ -45,17 +46,23 @@ def _check_options(weights: TrainedWeights, classes: int | None, in_channels: in
 
 @click.command("export")
 @click.argument("source", metavar="RUN_DIR_OR_GENOTYPE")
-@click.option("--onnx", "onnx_path", required=True, metavar="FILE", help="Where to write the ONNX model.")
+@click.option("--onnx", "onnx_path", required=True, metavar="FILE", callback=output_file,
+              help="Where to write the ONNX model.")
 @click.option("--checkpoint", metavar="FILE", help="Trained weights for a genotype SOURCE (must match it).")
-@click.option("--classes", type=int, help="Number of classes of an untrained network [default: the run's, else 10].")
-@click.option("--in-channels", type=int, help="Input channels of an untrained network [default: the run's, else 3].")
-@click.option("--image-size", type=int, help="Input height and width [default: the run's, else 32].")
-@click.option("--init-channels", "--channels", "init_channels", type=int,
+@click.option("--classes", type=click.IntRange(min=2),
+              help="Number of classes of an untrained network [default: the run's, else 10].")
+@click.option("--in-channels", type=click.IntRange(min=1),
+              help="Input channels of an untrained network [default: the run's, else 3].")
+@click.option("--image-size", type=click.IntRange(min=1), help="Input height and width [default: the run's, else 32].")
+@click.option("--init-channels", "--channels", "init_channels", type=click.IntRange(min=2),
               help="Width C of an untrained network [default: 36].")
-@click.option("--cells", "--layers", "cells", type=int, help="Cells of an untrained network [default: 20].")
-@click.option("--batch", default=1, show_default=True, help="Batch size of the exported model (static shape).")
+@click.option("--cells", "--layers", "cells", type=click.IntRange(min=3),
+              help="Cells of an untrained network [default: 20].")
+@click.option("--batch", default=1, type=click.IntRange(min=1), show_default=True,
+              help="Batch size of the exported model (static shape).")
 @click.option("--opset", default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
-@click.option("--samples", default=3, show_default=True, help="Random inputs ONNX Runtime is checked on.")
+@click.option("--samples", default=3, type=click.IntRange(min=1), show_default=True,
+              help="Random inputs ONNX Runtime is checked on.")
 @click.option("--tolerance", default=DEFAULT_TOLERANCE, show_default=True,
               help="Largest allowed |ONNX Runtime - torch| as a fraction of max(1, largest |logit|).")
 def export_command(source: str, onnx_path: str, checkpoint: str | None, classes: int | None,

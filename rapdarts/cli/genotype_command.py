@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from rapdarts.cli.options import output_file
 from rapdarts.space.genotype import load_genotype, preset_names
 from rapdarts.space.network import EvalNetwork, count_parameters
 from rapdarts.space.ops import build_op, primitives
@@ -15,11 +16,13 @@ from rapdarts.space.ops import build_op, primitives
 @click.argument("source", required=False)
 @click.option("--list", "list_presets", is_flag=True, help="List the shipped presets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the genotype as JSON only.")
-@click.option("--plot", metavar="PNG", help="Draw the two cells into this file.")
-@click.option("--init-channels", "--channels", "init_channels", default=36, show_default=True,
+@click.option("--plot", metavar="PNG", callback=output_file, help="Draw the two cells into this file.")
+@click.option("--init-channels", "--channels", "init_channels", default=36, type=click.IntRange(min=2),
+              show_default=True,
               help="Evaluation network width C.")
-@click.option("--cells", "--layers", "cells", default=20, show_default=True, help="Evaluation network depth (cells).")
-@click.option("--classes", default=10, show_default=True, help="Number of classes.")
+@click.option("--cells", "--layers", "cells", default=20, type=click.IntRange(min=3), show_default=True,
+              help="Evaluation network depth (cells).")
+@click.option("--classes", default=10, type=click.IntRange(min=2), show_default=True, help="Number of classes.")
 def genotype_command(source: str | None, list_presets: bool, as_json: bool, plot: str | None, init_channels: int,
                      cells: int, classes: int) -> None:
     """Validate and describe SOURCE: a preset name, a genotype JSON file or a run directory.
@@ -47,7 +50,8 @@ def genotype_command(source: str | None, list_presets: bool, as_json: bool, plot
 
 
 @click.command("ops")
-@click.option("--channels", "channels", default=16, show_default=True, help="Channels C of the op (parameter column).")
+@click.option("--channels", "channels", default=16, type=click.IntRange(min=1), show_default=True,
+              help="Channels C of the op (parameter column).")
 def ops_command(channels: int) -> None:
     """List the candidate ops of the search space and their parameters at C channels."""
     for name in primitives():

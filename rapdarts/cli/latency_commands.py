@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from rapdarts.cli.options import output_directory, output_file
 from rapdarts.cli.target_options import target_from, target_options, timing_from, timing_options
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.lookup import LatencyLookup
@@ -40,9 +41,11 @@ def describe_calibration(table: LatencyTable) -> str:
 
 
 @click.command("profile")
-@click.option("--out", required=True, metavar="TABLE", help="Latency table to write (completed if it exists).")
+@click.option("--out", required=True, metavar="TABLE", callback=output_file,
+              help="Latency table to write (completed if it exists).")
 @networks_option
-@click.option("--seed", default=0, show_default=True, help="Seed of the random calibration genotypes.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the random calibration genotypes.")
 @click.option("--progress/--no-progress", default=True)
 @target_options
 @timing_options
@@ -68,9 +71,10 @@ def profile_command(out: str, networks: int, seed: int, progress: bool, **option
 
 
 @click.command("export-ops")
-@click.argument("directory")
+@click.argument("directory", callback=output_directory)
 @networks_option
-@click.option("--seed", default=0, show_default=True, help="Seed of the random calibration genotypes.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the random calibration genotypes.")
 @click.option("--progress/--no-progress", default=True)
 @target_options
 def export_ops_command(directory: str, networks: int, seed: int, progress: bool, **options: Any) -> None:
@@ -97,15 +101,18 @@ def surrogate_group() -> None:
 
 @surrogate_group.command("fit")
 @click.argument("table")
-@click.option("--out", required=True, metavar="MODEL", help="Model file to write (JSON).")
+@click.option("--out", required=True, metavar="MODEL", callback=output_file, help="Model file to write (JSON).")
 @click.option("--kind", type=click.Choice(("powerlaw", "forest")), default="powerlaw", show_default=True)
-@click.option("--holdout", default=0.25, show_default=True, help="Share of entries held out to report the error "
+@click.option("--holdout", default=0.25, type=click.FloatRange(0, 1, max_open=True), show_default=True,
+              help="Share of entries held out to report the error "
               "(the saved model is then fitted on all entries).")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 def surrogate_fit(table: str, out: str, kind: str, holdout: float, seed: int) -> None:
     """Fit a surrogate on TABLE and report its held-out error by op type."""
     from rapdarts.latency.surrogate import LatencySurrogate, evaluate, holdout_split
 
+    if not 0 <= holdout < 1:
+        raise RapdartsError(f"--holdout {holdout} must be in [0, 1) (0: no held-out report)")
     latency_table = LatencyTable.load(table)
     keys = list(latency_table.entries)
     if 0 < holdout < 1:
@@ -120,7 +127,7 @@ def surrogate_fit(table: str, out: str, kind: str, holdout: float, seed: int) ->
 @click.argument("model")
 @click.option("--table", "table_path", required=True, help="Table of measured ops to test against (use one the "
               "model was not fitted on: other widths or resolutions).")
-@click.option("--json", "json_out", metavar="FILE", help="Also write the report as JSON.")
+@click.option("--json", "json_out", metavar="FILE", callback=output_file, help="Also write the report as JSON.")
 def surrogate_evaluate(model: str, table_path: str, json_out: str | None) -> None:
     """Error of MODEL on the ops of a table: RMSE, MAPE and share within +-10% by op type."""
     from rapdarts.latency.surrogate import LatencySurrogate, evaluate, save_report
@@ -141,14 +148,16 @@ def _print_errors(title: str, report: dict) -> None:
 
 @click.command("validate-latency")
 @click.option("--table", "table_path", required=True, help="Latency table measured on this machine.")
-@click.option("--samples", default=20, show_default=True, help="Random architectures to measure.")
+@click.option("--samples", default=20, type=click.IntRange(min=0), show_default=True,
+              help="Random architectures to measure.")
 @click.option("--genotype", "genotypes", multiple=True, metavar="SOURCE",
               help="Also measure these (presets, files, run dirs); default: the presets.")
 @click.option("--calibrate", is_flag=True, help="Refit the table's calibration on part of these networks, store it "
               "in the table, and report held-out agreement before and after.")
-@click.option("--out", metavar="DIR", default="latency-validation", show_default=True,
+@click.option("--out", metavar="DIR", default="latency-validation", callback=output_directory, show_default=True,
               help="Where validation.json and the plot go.")
-@click.option("--seed", default=1, show_default=True, help="Seed of the random architectures (profile uses 0).")
+@click.option("--seed", default=1, show_default=True, type=click.IntRange(min=0),
+              help="Seed of the random architectures (profile uses 0).")
 @click.option("--progress/--no-progress", default=True)
 @target_options
 def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], calibrate: bool, out: str, seed: int,

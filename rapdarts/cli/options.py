@@ -10,9 +10,32 @@ import click
 
 from rapdarts.device import resolve_device
 from rapdarts.errors import RapdartsError
+from rapdarts.paths import check_output
 from rapdarts.settings import load_config_file
 
 Config = TypeVar("Config")
+
+
+def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: an output file that cannot be written is a one-line error before any work starts."""
+    return None if value is None else str(check_output(value, _shown(param)))
+
+
+def output_directory(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: an output directory that cannot be created is a one-line error before any work starts."""
+    return None if value is None else str(check_output(value, _shown(param), directory=True))
+
+
+def runs_root(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Click callback for ``--runs-dir``/``--sweeps-dir``: checked now when given; the default is checked when a
+    new directory is made under it (a ``--resume`` in a read-only working directory must not fail on it)."""
+    if ctx.get_parameter_source(param.name) == click.core.ParameterSource.DEFAULT:
+        return value
+    return str(check_output(value, _shown(param), directory=True))
+
+
+def _shown(param: click.Parameter) -> str:
+    return param.opts[0] if param.opts[0].startswith("-") else (param.human_readable_name or "output").upper()
 
 
 def option_name(field_name: str) -> str:
@@ -97,6 +120,9 @@ def layered_config(profile: str, profiles: Collection[str], load_profile: Callab
     a config file's ``params`` lambda. Each layer is recorded as the source of what it set.
     """
     from_file = load_config_file(config_file) if config_file else {}
+    if "profile" in from_file and (not isinstance(from_file["profile"], str) or from_file["profile"] not in profiles):
+        raise RapdartsError(f"config file {config_file}: setting 'profile' = {from_file['profile']!r} is not a "
+                            f"profile: it must be one of {', '.join(profiles)}")
     if profile == "auto" and from_file.get("profile") in profiles:
         profile = from_file["profile"]
     if profile == "auto":
@@ -143,7 +169,9 @@ def plugin_options(cost_option_help: str = "Option for a cost provider, e.g. lat
 def run_directory_options(resume_help: str) -> Callable[[Callable], Callable]:
     """``--runs-dir``, ``--run-dir``, ``--resume`` and ``--progress`` of the commands that write a run."""
     return _stacked(
-        click.option("--runs-dir", default="runs", show_default=True, help="Where new run directories are created."),
-        click.option("--run-dir", metavar="DIR", help="Exact (new or empty) directory for this run."),
+        click.option("--runs-dir", default="runs", show_default=True, callback=runs_root,
+                     help="Where new run directories are created."),
+        click.option("--run-dir", metavar="DIR", callback=output_directory,
+                     help="Exact (new or empty) directory for this run."),
         click.option("--resume", "resume_dir", metavar="RUN_DIR", help=resume_help),
         click.option("--progress/--no-progress", default=True, help="Show progress bars."))

@@ -19,7 +19,7 @@ from rapdarts.cli.options import (
     run_directory_options,
     settings_options,
 )
-from rapdarts.errors import RapdartsError
+from rapdarts.errors import Interrupted, RapdartsError
 from rapdarts.progress import logs_above_bars
 from rapdarts.search.config import PROFILE_HELP, PROFILES, SearchConfig, profile_config
 from rapdarts.search.loop import SearchResult
@@ -74,7 +74,6 @@ def search_command(profile: str, config_file: str | None, cost_items: tuple[str,
         if options or config_file or cost_items or run_dir or cost_option_items or block_plugins or budget_items:
             raise RapdartsError("--resume continues with the run's saved settings; drop the other options")
         runner = load_resumable(resume_dir, show_progress=progress)
-        log.info("resuming %s at stage %d epoch %d", runner.run_dir.path, runner.stage + 1, runner.epoch + 1)
     else:
         config = resolve_config(profile, config_file, options, parse_costs(cost_items),
                                 parse_cost_options(cost_option_items), block_plugins, parse_budgets(budget_items))
@@ -83,6 +82,9 @@ def search_command(profile: str, config_file: str | None, cost_items: tuple[str,
         log.info("profile %s (%s); dataset %s; device %s", config.profile, PROFILE_NOTES.get(config.profile, ""),
                  config.dataset, runner.device)
         log.info("run directory %s", runner.run_dir.path)
-    with logs_above_bars():
-        result = runner.run()
+    try:
+        with logs_above_bars():
+            result = runner.run()
+    except KeyboardInterrupt:
+        raise Interrupted(f"rapdarts search --resume {runner.run_dir.path}") from None
     _report(result)

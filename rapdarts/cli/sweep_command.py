@@ -10,13 +10,16 @@ import click
 from rapdarts.cli.options import (
     config_options,
     given,
+    output_directory,
     parse_budgets,
     parse_cost_options,
     plugin_options,
+    runs_root,
     settings_options,
 )
 from rapdarts.cli.search_command import PROFILE_CHOICES, resolve_config
-from rapdarts.errors import RapdartsError
+from rapdarts.errors import Interrupted, RapdartsError
+from rapdarts.rundir import RunDirectory
 from rapdarts.search.config import SearchConfig
 from rapdarts.sweep.plan import plan_sweep
 from rapdarts.sweep.results import SweepResults
@@ -46,20 +49,24 @@ def _report(results: SweepResults) -> None:
 @click.option("--cost", "cost", metavar="NAME", help="The cost whose lambda is swept (see 'rapdarts costs').")
 @click.option("--lambda-range", nargs=2, type=float, metavar="LOW HIGH",
               help="Draw lambda log-uniformly from [LOW, HIGH] (the paper: 1e-11 1e-6 for params).")
-@click.option("--samples", type=int, default=20, show_default=True, help="Searches per round.")
+@click.option("--samples", type=click.IntRange(min=1), default=20, show_default=True, help="Searches per round.")
 @click.option("--budget", "budget_items", multiple=True, metavar="NAME=VALUE",
               help="Budget on the swept cost each result is judged by, e.g. params=3M (repeatable).")
 @click.option("--refine", is_flag=True, help="After the first round, sample again between the largest lambda over "
               "budget and the smallest under it.")
-@click.option("--refine-rounds", type=int, default=1, show_default=True, help="Refinement rounds with --refine.")
-@click.option("--sampler-seed", type=int, help="Seed of the lambda draws [default: the search seed].")
-@click.option("--workers", type=int, help="Searches at once [default: local, one per GPU, else 1; ray, as many as "
+@click.option("--refine-rounds", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Refinement rounds with --refine.")
+@click.option("--sampler-seed", type=click.IntRange(min=0), help="Seed of the lambda draws [default: the search seed].")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Searches at once [default: local, one per GPU, else 1; ray, as many as "
               "the cluster fits]; local processes, or Ray tasks with --backend ray.")
 @click.option("--backend", type=click.Choice(("local", "ray")), default="local", show_default=True,
               help="local: processes on this machine; ray: Ray tasks (pip install 'rapdarts[ray]').")
 @click.option("--ray-address", metavar="ADDRESS", help="Ray cluster to join (default: start a local instance).")
-@click.option("--sweep-dir", metavar="DIR", help="Exact (new or empty) directory for this sweep.")
-@click.option("--sweeps-dir", default="sweeps", show_default=True, help="Where new sweep directories are created.")
+@click.option("--sweep-dir", metavar="DIR", callback=output_directory,
+              help="Exact (new or empty) directory for this sweep.")
+@click.option("--sweeps-dir", default="sweeps", show_default=True, callback=runs_root,
+              help="Where new sweep directories are created.")
 @click.option("--resume", "resume_dir", metavar="SWEEP_DIR", help="Continue an interrupted sweep; finished "
               "searches are not run again.")
 @settings_options(PROFILE_CHOICES, "Named search settings (see 'rapdarts search --help').",
@@ -97,13 +104,13 @@ def sweep_command(cost: str | None, lambda_range: tuple[float, float] | None, sa
                             block_plugins)
     budgets = parse_budgets(budget_items)
     plan = plan_sweep(config, cost, *lambda_range, samples, budgets, refine_rounds if refine else 0, sampler_seed)
-    _report(_run(lambda o: start_sweep(plan, sweep_dir, sweeps_dir, o), options, sweep_dir or sweeps_dir))
+    directory = RunDirectory.new(sweep_dir, sweeps_dir, "sweep")
+    _report(_run(lambda o: start_sweep(plan, directory.path, options=o), options, directory.path))
 
 
 def _run(run: Any, options: SweepOptions, where: Any) -> SweepResults:
     try:
         return run(options)
     except KeyboardInterrupt:
-        log.error("sweep interrupted; continue it with 'rapdarts sweep --resume SWEEP_DIR' (in %s): finished "
-                  "searches are kept, interrupted ones resume from their last epoch", where)
-        raise
+        raise Interrupted(f"rapdarts sweep --resume {where} (finished searches are kept, interrupted ones resume "
+                          "from their last epoch)") from None

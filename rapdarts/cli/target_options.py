@@ -20,13 +20,19 @@ def target_options(function: Callable) -> Callable:
     options = [
         click.option("--dataset", type=click.Choice(tuple(DATASET_SHAPES)), help="Take input shape and classes "
                      "from this dataset (default: CIFAR-10 shapes)."),
-        click.option("--init-channels", "--channels", "init_channels", default=36, show_default=True,
+        click.option("--init-channels", "--channels", "init_channels", default=36, type=click.IntRange(min=2),
+                     show_default=True,
                      help="Evaluation network width C."),
-        click.option("--cells", "--layers", "cells", default=20, show_default=True, help="Evaluation network cells."),
-        click.option("--classes", type=int, help="Number of classes [default: from --dataset, else 10]."),
-        click.option("--image-size", type=int, help="Input height and width [default: from --dataset, else 32]."),
-        click.option("--in-channels", type=int, help="Input channels [default: from --dataset, else 3]."),
-        click.option("--batch", default=1, show_default=True, help="Batch size of the op specs."),
+        click.option("--cells", "--layers", "cells", default=20, type=click.IntRange(min=3), show_default=True,
+                     help="Evaluation network cells."),
+        click.option("--classes", type=click.IntRange(min=2),
+                     help="Number of classes [default: from --dataset, else 10]."),
+        click.option("--image-size", type=click.IntRange(min=1),
+                     help="Input height and width [default: from --dataset, else 32]."),
+        click.option("--in-channels", type=click.IntRange(min=1),
+                     help="Input channels [default: from --dataset, else 3]."),
+        click.option("--batch", default=1, type=click.IntRange(min=1), show_default=True,
+                     help="Batch size of the op specs."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -50,12 +56,15 @@ def timing_options(function: Callable) -> Callable:
     options = [
         click.option("--provider", default="CPUExecutionProvider", show_default=True,
                      help="ONNX Runtime execution provider."),
-        click.option("--threads", default=1, show_default=True, help="Intra-op threads."),
+        click.option("--threads", default=1, type=click.IntRange(min=1), show_default=True, help="Intra-op threads."),
         click.option("--optimization", type=click.Choice(OPTIMIZATION_LEVELS), default="all", show_default=True,
                      help="Graph optimisation level."),
-        click.option("--warmup", default=10, show_default=True, help="Untimed runs per session."),
-        click.option("--repeats", default=50, show_default=True, help="Timed runs per session."),
-        click.option("--sessions", default=3, show_default=True, help="Fresh sessions per op."),
+        click.option("--warmup", default=10, type=click.IntRange(min=0), show_default=True,
+                     help="Untimed runs per session."),
+        click.option("--repeats", default=50, type=click.IntRange(min=1), show_default=True,
+                     help="Timed runs per session."),
+        click.option("--sessions", default=3, type=click.IntRange(min=1), show_default=True,
+                     help="Fresh sessions per op."),
     ]
     for option in reversed(options):
         function = option(function)

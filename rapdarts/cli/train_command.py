@@ -19,7 +19,7 @@ from rapdarts.cli.options import (
     settings_options,
 )
 from rapdarts.cli.search_command import PROFILE_NOTES
-from rapdarts.errors import RapdartsError
+from rapdarts.errors import Interrupted, RapdartsError
 from rapdarts.progress import logs_above_bars
 from rapdarts.settings import load_config_file
 from rapdarts.space.genotype import load_genotype
@@ -76,7 +76,6 @@ def train_command(source: str | None, profile: str, config_file: str | None, cos
             raise RapdartsError("--resume continues with the run's saved settings; drop GENOTYPE and the other "
                                 "options")
         trainer = load_resumable_training(resume_dir, show_progress=progress)
-        log.info("resuming %s after epoch %d/%d", trainer.run_dir.path, trainer.epoch, trainer.config.epochs)
     else:
         if source is None:
             raise RapdartsError("name the genotype to train: a preset (e.g. PDARTS), a genotype file or a search run "
@@ -92,7 +91,10 @@ def train_command(source: str | None, profile: str, config_file: str | None, cos
                  config.profile, PROFILE_NOTES.get(config.profile, ""), config.dataset, len(trainer.train_data),
                  len(trainer.test_data), trainer.device)
         log.info("run directory %s", trainer.run_dir.path)
-    with logs_above_bars():
-        result = trainer.run()
+    try:
+        with logs_above_bars():
+            result = trainer.run()
+    except KeyboardInterrupt:
+        raise Interrupted(f"rapdarts train --resume {trainer.run_dir.path}") from None
     click.echo(format_report(result.report))
     click.echo(f"Run directory: {result.run_dir}")

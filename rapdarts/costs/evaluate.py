@@ -30,17 +30,19 @@ class CostEvaluator:
     def __init__(self, cache_dir: str | Path | None = None, use_disk: bool = True):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.use_disk = use_disk
-        self._memory: dict[tuple[str, str], dict[str, float]] = {}
-        self._dirty: set[tuple[str, str]] = set()
+        self._memory: dict[tuple[str, str, str], dict[str, float]] = {}
+        self._dirty: set[tuple[str, str, str]] = set()
         self.computed = 0
         self.cached = 0
 
     def _file(self, provider: CostProvider) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{provider.name}-{provider.version}")
+        """One file per provider, version and the package that provides it: two plugins with the same cost
+        name (one blocked, say) never read each other's numbers."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{provider.name}-{provider.version}-{provider.package or 'unknown'}")
         return self.cache_dir / f"{safe}.json"
 
     def _table(self, provider: CostProvider) -> dict[str, float]:
-        key = (provider.name, provider.version)
+        key = (provider.name, provider.version, provider.package)
         if key not in self._memory:
             table: dict[str, float] = {}
             if self.use_disk and provider.cacheable and self._file(provider).exists():
@@ -75,7 +77,7 @@ class CostEvaluator:
                                 f"costs must be finite numbers >= 0: fix the plugin or block it with --block-plugin "
                                 f"{provider.plugin}")
         table[key] = number
-        self._dirty.add((provider.name, provider.version))
+        self._dirty.add((provider.name, provider.version, provider.package))
         self.computed += 1
         return number
 
@@ -89,7 +91,7 @@ class CostEvaluator:
         for provider in providers:
             if not provider.cacheable:
                 continue
-            key = (provider.name, provider.version)
+            key = (provider.name, provider.version, provider.package)
             if key in self._dirty:
                 merged = {}
                 if self._file(provider).exists():  # keep what parallel runs wrote meanwhile

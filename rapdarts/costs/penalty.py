@@ -20,7 +20,9 @@ from rapdarts.costs.table import CostTable, ExpectedCost, expected_cost, genotyp
 from rapdarts.costs.target import Pricing, TargetNetwork
 from rapdarts.data import DataShape
 from rapdarts.extensions import SearchExtension
-from rapdarts.space.genotype import Genotype
+from rapdarts.space.genotype import CELL_TYPES, Genotype
+from rapdarts.space.layout import edge_sources
+from rapdarts.space.ops import primitives
 from rapdarts.space.supernet import SearchNetwork
 
 log = logging.getLogger("rapdarts")
@@ -46,8 +48,16 @@ class CostPenalty(SearchExtension):
         self.target = pricing.eval_target(self.shape)
 
     def prepare(self, shape: DataShape) -> None:
+        """Price every op of the search space once, before anything is written: a provider that cannot answer
+        (a missing or corrupt latency table, a plugin returning NaN) fails the search here."""
         self.shape = shape
         self.target = self.pricing.eval_target(shape)
+        space = {cell: tuple(tuple(primitives()) for _ in edge_sources()) for cell in CELL_TYPES}
+        checked = self.target if self.pricing.network == "eval" else \
+            TargetNetwork(shape, self.pricing.init_channels, 3, self.pricing.batch, network="search")
+        for provider in self.providers:
+            CostTable.build(provider, checked, space, self.evaluator)
+        self.evaluator.flush(self.providers)
 
     def loss_terms(self, model: SearchNetwork, stage: int) -> Sequence[ExpectedCost]:
         return [ExpectedCost(table, self.weights[table.provider.name]) for table in self.build_tables(model, stage)]

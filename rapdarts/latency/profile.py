@@ -29,6 +29,8 @@ from rapdarts.deploy import ondevice
 from rapdarts.deploy.onnx_export import export_onnx
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.calibration import network_ops, op_group
+from rapdarts.locking import exclusive, is_locked
+from rapdarts.paths import check_output
 from rapdarts.progress import progress_bar
 from rapdarts.space.genotype import CELL_TYPES, Genotype, preset, preset_names, random_genotype
 from rapdarts.space.layout import edge_sources
@@ -41,6 +43,7 @@ DEFAULT_NETWORKS = 30
 HELD_OUT_EVERY = 3
 """Every third random genotype is held out of the calibration fit."""
 PACKAGE = "rapdarts_ondevice"
+WORK_PREFIX = "rapdarts-ops-"
 
 
 class _CallOverhead(torch.nn.Module):
@@ -152,15 +155,28 @@ def profile(target: TargetNetwork, out: str | Path, settings: ondevice.TimingSet
     """Export and time ``target``'s ops and calibration networks on this machine into the table ``out``.
 
     Resumable: an interrupted profile leaves a table marked incomplete with the runs measured so
-    far, and the same command completes it. ``networks=0`` makes an uncalibrated table.
+    far, and the same command completes it. ``networks=0`` makes an uncalibrated table. The table
+    is locked meanwhile (a second profile into it is an error), and working directories that killed
+    profiles left in the temporary directory are removed.
     """
-    with tempfile.TemporaryDirectory(prefix="rapdarts-ops-") as work:
-        export_bundle(target, work, networks, seed, progress)
-        with _stage_bars(progress) as update:
-            try:
-                return ondevice.profile_manifest(work, out, settings, update, calibrate=networks > 0)
-            except ondevice.ProfilingError as error:
-                raise RapdartsError(str(error)) from None
+    out = check_output(out, "the latency table")
+    with exclusive(out.parent / f".{out.name}.lock", f"latency table {out}", remove=True):
+        _remove_stale_work()
+        with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as work, exclusive(Path(work) / ".lock", work):
+            export_bundle(target, work, networks, seed, progress)
+            with _stage_bars(progress) as update:
+                try:
+                    return ondevice.profile_manifest(work, out, settings, update, calibrate=networks > 0)
+                except ondevice.ProfilingError as error:
+                    raise RapdartsError(str(error)) from None
+
+
+def _remove_stale_work() -> None:
+    """Working directories of profiles killed before they could clean up: no live process holds their lock."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        lock = stale / ".lock"
+        if stale.is_dir() and lock.exists() and not is_locked(lock):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def measure_spec(spec: OpSpec, settings: ondevice.TimingSettings) -> dict:

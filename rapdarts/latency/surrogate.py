@@ -193,6 +193,7 @@ def error_report(predicted: np.ndarray, measured: np.ndarray, ops: Sequence[str]
 
 def evaluate(surrogate: LatencySurrogate, table: LatencyTable, keys: Sequence[str] | None = None) -> dict[str, Any]:
     """Error of the surrogate on a table's entries (specs it did not train on, for a fair test)."""
+    _check_same_settings(surrogate, table)
     keys = list(keys if keys is not None else table.entries)
     specs = [OpSpec(**table.entries[k]["spec"]) for k in keys]
     measured = np.asarray([table.entries[k]["median_ms"] for k in keys])
@@ -200,6 +201,19 @@ def evaluate(surrogate: LatencySurrogate, table: LatencyTable, keys: Sequence[st
     report = error_report(predicted, measured, [s.op for s in specs])
     report["unseen"] = int(sum(k not in set(surrogate.keys) for k in keys))
     return report
+
+
+SURROGATE_KEYS = ("device", "provider", "intra_threads", "optimization", "dtype")
+"""Header fields a test table must share with the surrogate's training table (batch may differ: the surrogate
+extrapolates it)."""
+
+
+def _check_same_settings(surrogate: LatencySurrogate, table: LatencyTable) -> None:
+    for key in SURROGATE_KEYS:
+        if table.header.get(key) != surrogate.header.get(key):
+            raise RapdartsError(f"latency table {table.path} was measured with {key} {table.header.get(key)!r}, but "
+                                f"the surrogate was fitted on a table measured with {surrogate.header.get(key)!r}; "
+                                "evaluate it on a table of the same device and settings")
 
 
 def holdout_split(keys: Sequence[str], share: float, seed: int) -> tuple[list[str], list[str]]:

@@ -63,6 +63,7 @@ class LatencyTable:
         missing = [name for name in HEADER_FIELDS if name not in header]
         if missing:
             raise RapdartsError(f"latency table {path}: header misses {missing[0]!r}")
+        _check_header(path, header)
         overhead = header["overhead_ms"]
         if overhead is not None and not _valid_time(overhead):
             raise RapdartsError(f"latency table {path}: overhead_ms {overhead!r} is not a time >= 0")
@@ -72,6 +73,7 @@ class LatencyTable:
                     value = entry.get(name) if isinstance(entry, dict) else entry
                     raise RapdartsError(f"latency table {path}: entry {key!r} has {name} = {value!r}; times must be "
                                         "finite numbers >= 0 (re-profile this op)")
+            _check_spec(path, key, entry)
         _check_calibration(path, header.get("calibration"))
         table = cls(path, header, entries)
         if data["format"] != TABLE_FORMAT:
@@ -100,10 +102,19 @@ class LatencyTable:
         return self.header.get("calibration")
 
     def measured_here(self) -> bool:
-        """Whether this machine and onnxruntime made the table (so missing ops, and networks, may be timed now)."""
+        """Whether this machine and onnxruntime made the table, with an execution provider it has (so missing ops,
+        and networks, may be timed now the way the table was)."""
         import onnxruntime
 
-        return self.header["device"] == device_name() and self.header["onnxruntime"] == onnxruntime.__version__
+        return (self.header["device"] == device_name() and self.header["onnxruntime"] == onnxruntime.__version__
+                and self.header["provider"] in onnxruntime.get_available_providers())
+
+    def check_timable(self) -> None:
+        """A one-line error unless networks can be timed here the way this table was measured."""
+        if not self.measured_here():
+            raise RapdartsError(f"latency table {self.path} was measured on {self.header['device']} with ONNX Runtime "
+                                f"{self.header['onnxruntime']} and {self.header['provider']}: networks cannot be "
+                                "timed here the same way; time them on that device (rapdarts export-ops)")
 
     def describe_origin(self) -> str:
         """Where and how the table was measured, for reports."""
@@ -157,6 +168,36 @@ def _check_calibration(path: Path, fitted: Any) -> None:
     scales = fitted.get("scales") if isinstance(fitted, dict) else None
     if not isinstance(scales, dict) or not all(_valid_time(value) for value in scales.values()):
         raise RapdartsError(f"latency table {path}: its calibration has no valid scales (numbers >= 0); profile again")
+
+
+def _check_spec(path: Path, key: str, entry: dict[str, Any]) -> None:
+    """An entry's spec must describe the op its key names (a hand-edited table could price the wrong op)."""
+    try:
+        spec = OpSpec(**entry["spec"])
+        matches = spec.key() == key
+    except (KeyError, TypeError, ValueError):
+        matches = False
+    if not matches:
+        raise RapdartsError(f"latency table {path}: entry {key!r} has a missing or malformed spec "
+                            f"({entry.get('spec')!r}); re-profile this op")
+
+
+def _check_header(path: Path, header: dict[str, Any]) -> None:
+    """The settings a table is priced with must be ones ONNX Runtime knows: a typo is named, not used silently."""
+    import onnxruntime
+
+    provider = header["provider"]
+    if provider not in onnxruntime.get_all_providers():
+        raise RapdartsError(f"latency table {path}: provider {provider!r} is not an ONNX Runtime execution provider "
+                            "(e.g. CPUExecutionProvider); profile again")
+    for name, least in (("batch", 1), ("intra_threads", 0)):
+        value = header[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise RapdartsError(f"latency table {path}: header {name} = {value!r} must be an integer >= {least}; "
+                                "profile again")
+    if header["dtype"] not in ("float32", "float16", "bfloat16", "float64"):
+        raise RapdartsError(f"latency table {path}: dtype {header['dtype']!r} is not a tensor type (float32, "
+                            "float16, bfloat16, float64); profile again")
 
 
 def _valid_time(value: Any) -> bool:

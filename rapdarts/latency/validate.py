@@ -39,9 +39,7 @@ def validate(lookup: LatencyLookup, target: TargetNetwork, genotypes: Sequence[t
              seed: int = 0, calibrate: bool = False) -> dict[str, Any]:
     """Measure ``genotypes`` plus ``samples`` random ones and compare them with the table's predictions."""
     table = lookup.table()
-    if not table.measured_here():
-        raise RapdartsError(f"latency table {table.path} was measured on {table.header['device']} with ONNX Runtime "
-                            f"{table.header['onnxruntime']}; validate it on that machine")
+    table.check_timable()
     drift = warn_if_drifted(table)
     rng = random.Random(seed)
     chosen = list(genotypes) + [(f"random-{i}", random_genotype(rng)) for i in range(samples)]

@@ -16,10 +16,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from rapdarts.errors import RapdartsError
-from rapdarts.settings import SettingsRecord, check_dataset, named_settings, setting
+from rapdarts.settings import (
+    DATASETS,
+    DEVICES,
+    SettingsRecord,
+    above,
+    at_least,
+    between,
+    check_dataset,
+    named_settings,
+    one_of,
+    setting,
+)
 from rapdarts.space.ops import check_op_names, primitives
 
 PAPER = "P-DARTS (Chen et al. 2019) CIFAR-10 search"
+PRICED_IN = ("eval", "search")
+RECOMPUTE = ("auto", "on", "off")
 
 
 @dataclass
@@ -28,79 +41,91 @@ class SearchConfig(SettingsRecord):
 
     # --- data
     dataset: str = setting("digits", "dataset: digits (embedded, no download), cifar10, cifar100 or imagefolder",
-                          "rapdarts default: runs anywhere without a download")
+                           "rapdarts default: runs anywhere without a download", domain=one_of(DATASETS))
     data_dir: str | None = setting(None, "dataset directory (CIFAR root or ImageFolder root); CIFAR downloads "
-                                  "there when missing and online")
-    image_size: int | None = setting(None, "resize ImageFolder images to this square size (default 32)")
-    train_subset: int | None = setting(None, "use only this many training images, class-balanced")
-    train_portion: float = setting(0.5, "share of training images for weight steps; the rest drive alpha steps",
-                                  PAPER)
+                                   "there when missing and online")
+    image_size: int | None = setting(None, "resize ImageFolder images to this square size (default 32)",
+                                     domain=at_least(1))
+    train_subset: int | None = setting(None, "use only this many training images, class-balanced", domain=at_least(2))
+    train_portion: float = setting(0.5, "share of training images for weight steps; the rest drive alpha steps", PAPER,
+                                   domain=between(0, 1, low_open=True))
     # --- search space and stages
     primitives: tuple[str, ...] = setting(None, "candidate ops (comma-separated); default: every registered op",
-                                         "DARTS search space", default_factory=primitives)
-    init_channels: int = setting(16, "channels of the first cell", PAPER)
-    cells: tuple[int, ...] = setting((5, 11, 17), "cells per stage", PAPER)
-    ops_kept: tuple[int, ...] = setting((8, 5, 3), "candidate ops per edge in each stage", PAPER)
+                                          "DARTS search space", default_factory=primitives)
+    init_channels: int = setting(16, "channels of the first cell", PAPER, domain=at_least(2))
+    cells: tuple[int, ...] = setting((5, 11, 17), "cells per stage", PAPER, domain=at_least(1))
+    ops_kept: tuple[int, ...] = setting((8, 5, 3), "candidate ops per edge in each stage", PAPER, domain=at_least(1))
     skip_dropout: tuple[float, ...] = setting((0.1, 0.4, 0.7), "initial dropout rate after skip-connects per stage",
-                                             "P-DARTS README command")
-    dropout_decay: float = setting(0.2, "exponential decay of the skip dropout after warm-up", PAPER)
-    max_skip_connects: int = setting(2, "most skip-connects allowed in the derived normal cell", PAPER + " (M = 2)")
+                                              "P-DARTS README command", domain=between(0, 1))
+    dropout_decay: float = setting(0.2, "exponential decay of the skip dropout after warm-up", PAPER,
+                                   domain=at_least(0))
+    max_skip_connects: int = setting(2, "most skip-connects allowed in the derived normal cell", PAPER + " (M = 2)",
+                                     domain=at_least(0))
     # --- optimisation
-    epochs: int = setting(25, "epochs per stage", PAPER)
-    warmup_epochs: int = setting(10, "epochs per stage in which only network weights train", PAPER)
-    batch_size: int = setting(96, "batch size of weight and of alpha steps", PAPER)
-    lr: float = setting(0.025, "SGD learning rate of network weights (cosine-annealed per stage)", PAPER)
-    lr_min: float = setting(0.0, "final learning rate of the cosine schedule", PAPER)
-    momentum: float = setting(0.9, "SGD momentum", PAPER)
-    weight_decay: float = setting(3e-4, "SGD weight decay", PAPER)
-    grad_clip: float = setting(5.0, "gradient-norm clip of weights and of alphas", PAPER)
-    arch_lr: float = setting(6e-4, "Adam learning rate of the architecture parameters", PAPER)
-    arch_betas: tuple[float, ...] = setting((0.5, 0.999), "Adam betas of the architecture parameters", PAPER)
-    arch_weight_decay: float = setting(1e-3, "Adam weight decay of the architecture parameters", PAPER)
+    epochs: int = setting(25, "epochs per stage", PAPER, domain=at_least(1))
+    warmup_epochs: int = setting(10, "epochs per stage in which only network weights train", PAPER, domain=at_least(0))
+    batch_size: int = setting(96, "batch size of weight and of alpha steps", PAPER, domain=at_least(2))
+    lr: float = setting(0.025, "SGD learning rate of network weights (cosine-annealed per stage)", PAPER,
+                        domain=above(0))
+    lr_min: float = setting(0.0, "final learning rate of the cosine schedule", PAPER, domain=at_least(0))
+    momentum: float = setting(0.9, "SGD momentum", PAPER, domain=between(0, 1))
+    weight_decay: float = setting(3e-4, "SGD weight decay", PAPER, domain=at_least(0))
+    grad_clip: float = setting(5.0, "gradient-norm clip of weights and of alphas", PAPER, domain=above(0))
+    arch_lr: float = setting(6e-4, "Adam learning rate of the architecture parameters", PAPER, domain=above(0))
+    arch_betas: tuple[float, ...] = setting((0.5, 0.999), "Adam betas of the architecture parameters", PAPER,
+                                            domain=between(0, 1))
+    arch_weight_decay: float = setting(1e-3, "Adam weight decay of the architecture parameters", PAPER,
+                                       domain=at_least(0))
     # --- resource costs: L = CE + sum_m lambda_m * C_m
     costs: dict[str, float] = setting(None, "resource costs and their lambdas, NAME=LAMBDA (repeatable)",
-                                     "RAPDARTS eq. 10", default_factory=dict)
+                                      "RAPDARTS eq. 10", default_factory=dict, domain=at_least(0))
     cost_target: str = setting("eval", "network costs are priced in: eval (the network the genotype is trained as) "
-                              "or search (the search network of the stage)")
+                               "or search (the search network of the stage)", domain=one_of(PRICED_IN))
     target_channels: int = setting(36, "width C of the evaluation network costs are priced in",
-                                  "DARTS/P-DARTS CIFAR evaluation network")
+                                   "DARTS/P-DARTS CIFAR evaluation network", domain=at_least(2))
     target_cells: int = setting(20, "cells of the evaluation network costs are priced in",
-                               "DARTS/P-DARTS CIFAR evaluation network")
-    cost_batch: int = setting(1, "batch size of the op specs costs are computed for (latency: deployment batch)")
+                                "DARTS/P-DARTS CIFAR evaluation network", domain=at_least(3))
+    cost_batch: int = setting(1, "batch size of the op specs costs are computed for (latency: deployment batch)",
+                              domain=at_least(1))
     cost_options: dict[str, str] = setting(None, "options for cost providers, KEY=VALUE (e.g. latency.table=FILE)",
-                                          default_factory=dict)
+                                           default_factory=dict)
     block_plugins: tuple[str, ...] = setting((), "plugins not to load, by entry-point name")
     # --- budgets: lambda adapted during the search so the derived architecture meets C_m <= B_m
     budgets: dict[str, str] = setting(None, "resource budgets the derived architecture must meet, NAME=VALUE[unit] "
-                                     "(repeatable, e.g. params=3M, latency=4ms); each adapts its own lambda",
-                                     "rapdarts (dual ascent as in LightNAS)", default_factory=dict)
+                                      "(repeatable, e.g. params=3M, latency=4ms); each adapts its own lambda",
+                                      "rapdarts (dual ascent as in LightNAS)", default_factory=dict)
     budget_step: float = setting(0.05, "dual-ascent step: after every alpha step mu = lambda * budget changes by "
-                                "budget_step * (C / budget - 1), never below 0", "rapdarts")
+                                 "budget_step * (C / budget - 1), never below 0", "rapdarts", domain=above(0))
     budget_init: float = setting(0.0, "initial mu = lambda * budget of every budget (0: start unconstrained)",
-                                "rapdarts")
+                                 "rapdarts", domain=at_least(0))
     budget_band: float = setting(0.03, "the final genotype's cost should land in [(1 - band) x budget, budget]: a "
                                  "repair moves one that ends over, or further under, into it (measured latency "
-                                 "aims at [0.90, 0.97] x budget)", "rapdarts")
+                                 "aims at [0.92, 0.97] x budget)", "rapdarts", domain=between(0, 1, low_open=True))
     budget_repair: bool = setting(True, "when the final genotype ends outside its band (over a budget, or further "
                                   "under it than budget_band), replace it by the most probable architecture in the "
                                   "band (reported in budgets.json)", "rapdarts")
     budget_measure: bool = setting(True, "time the final genotype with ONNX Runtime when the latency table was made "
                                    "on this machine, and judge the latency budget on that measurement", "rapdarts")
     budget_temperature: float = setting(0.1, "temperature of the derivation-aware expected cost a budget uses "
-                                       "(towards 0 it equals the derived cost; larger is smoother)", "rapdarts")
+                                        "(towards 0 it equals the derived cost; larger is smoother)", "rapdarts",
+                                        domain=above(0))
     # --- execution
-    seed: int = setting(0, "random seed; a search is reproducible from config and seed")
-    device: str = setting("auto", "cpu, cuda, cuda:N or auto (cuda when available)")
-    threads: int | None = setting(None, "CPU threads for torch (default: torch's choice)")
+    seed: int = setting(0, "random seed; a search is reproducible from config and seed", domain=at_least(0))
+    device: str = setting("auto", "cpu, cuda, cuda:N or auto (cuda when available)", domain=DEVICES)
+    threads: int | None = setting(None, "CPU threads for torch (default: torch's choice, recorded in config.json: "
+                                  "float sums, and so results, depend on it)", domain=at_least(1))
     amp: bool = setting(False, "mixed precision (bfloat16 autocast) on CUDA")
+    deterministic: bool = setting(False, "deterministic torch algorithms: CUDA runs repeat bit for bit too (CPU runs "
+                                  "already do, for the same seed, thread count and torch version)")
     channels_last: bool = setting(True, "channels_last memory format (faster depthwise convs here)")
     recompute: str = setting("auto", "recompute mixed-op activations in backward (on, off, auto): ~4x less memory "
-                            "for ~25% more time on large inputs; auto turns it on when the first cell's "
-                            "activations exceed 2**20 values per tensor (batch x C x H x W)")
+                             "for ~25% more time on large inputs; auto turns it on when the first cell's "
+                             "activations exceed 2**20 values per tensor (batch x C x H x W)", domain=one_of(RECOMPUTE))
     profile: str = setting("paper", "named settings this config started from (informational)")
 
     def validate(self) -> SearchConfig:
         """Raise a one-line :class:`RapdartsError` for any impossible setting; return self."""
+        self.check_domains()
         check_dataset(self.dataset, self.data_dir)
         check_op_names(self.primitives, "--primitives")
         if len(set(self.primitives)) != len(self.primitives):

@@ -12,6 +12,7 @@ interrupted search and produces bit-identically the same result as an uninterrup
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -69,7 +70,9 @@ class ProgressiveSearch:
         self.extensions = list(extensions)
         self.show_progress = show_progress
         self.on_step = on_step
-        self.device = prepare_device(config.device, config.amp, config.threads)
+        self.device = prepare_device(config.device, config.amp, config.threads, config.deterministic)
+        if self.config.threads is None:  # record the thread count used: results depend on it
+            self.config = dataclasses.replace(self.config, threads=torch.get_num_threads())
         self.train_data, self.arch_data = self._load_data()
         self.stage = 0
         self.epoch = 0
@@ -80,6 +83,8 @@ class ProgressiveSearch:
         self.alpha_history: list[dict[str, Any]] = []
         self.stage_records: list[dict[str, Any]] = []
         self.model: SearchNetwork | None = None
+        self.resumed_from = ""
+        """What :meth:`resumed` found, logged when the run starts (empty for a new run)."""
         for extension in self.extensions:
             extension.prepare(self.train_data.shape)
 
@@ -275,9 +280,13 @@ class ProgressiveSearch:
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> SearchResult:
-        """Run (or continue) the search to the end and write the final genotype and plots."""
-        self.run_dir.create()
-        with self.run_dir.log_to("search.log"):
+        """Run (or continue) the search to the end and write the final genotype and plots.
+
+        The run directory is locked meanwhile: a second process cannot write into it.
+        """
+        with self.run_dir.claimed(), self.run_dir.log_to("search.log"):
+            if self.resumed_from:
+                log.info("%s", self.resumed_from)
             return self._run()
 
     def _run(self) -> SearchResult:
@@ -324,11 +333,27 @@ class ProgressiveSearch:
                 show_progress: bool = True, on_step: StepCallback | None = None) -> ProgressiveSearch:
         """A search restored from ``run_dir``'s last epoch-end checkpoint, ready to :meth:`run`.
 
-        ``make_extensions`` rebuilds the extensions (costs, budgets) from the saved config.
+        ``make_extensions`` rebuilds the extensions (costs, budgets) from the saved config. A run
+        stopped before its first checkpoint (its ``config.json`` written, no ``checkpoint.pt``)
+        starts again from the beginning.
         """
         directory = RunDirectory.existing(run_dir)
-        state = directory.load_checkpoint()
-        config = SearchConfig.from_dict(state["config"], f"checkpoint config in {directory.path}")
+        if directory.has_checkpoint():
+            state = directory.load_checkpoint()
+            config = SearchConfig.from_dict(state["config"], f"checkpoint config in {directory.path}")
+        elif directory.file("config.json").exists() and not directory.file("genotype.json").exists():
+            state, config = None, SearchConfig.from_dict(directory.read_json("config.json"),
+                                                         str(directory.file("config.json")))
+        else:
+            directory.load_checkpoint()  # the one-line error: no checkpoint, and no config to start from
         runner = cls(config, directory, make_extensions(config), show_progress, on_step)
+        if state is None:
+            runner.resumed_from = (f"resuming {directory.path}: it stopped before its first checkpoint, so it starts "
+                                   "again from the beginning")
+            return runner
         runner.restore(state)
+        stages = len(config.cells)
+        runner.resumed_from = (f"{directory.path} is finished; rewriting its outputs" if runner.stage >= stages else
+                               f"resuming {directory.path} at stage {runner.stage + 1}/{stages}, epoch "
+                               f"{runner.epoch + 1}/{config.epochs}")
         return runner

@@ -78,12 +78,8 @@ class Genotype:
         unknown = [key for key in data if key not in keys and not key.startswith("_")]
         if unknown:
             raise RapdartsError(f"{source}: unknown key {unknown[0]!r}; a genotype has only {', '.join(keys)}")
-        try:
-            edges = {cell: [(op, index) for op, index in data[cell]] for cell in CELL_TYPES}
-            concats = {cell: [int(i) for i in data[f"{cell}_concat"]] for cell in CELL_TYPES}
-        except (TypeError, ValueError) as error:
-            raise RapdartsError(f"{source}: edges must be [op, input] pairs and concats lists of ints "
-                                f"({error})") from None
+        edges = {cell: _edges(data[cell], cell, source) for cell in CELL_TYPES}
+        concats = {cell: _concat(data[f"{cell}_concat"], cell, source) for cell in CELL_TYPES}
         try:
             return cls(edges["normal"], concats["normal"], edges["reduce"], concats["reduce"])
         except RapdartsError as error:
@@ -108,6 +104,36 @@ class Genotype:
             text = ", ".join(f"{op}<-{i}" for op, i in edges)
             parts.append(f"{cell}: [{text}] concat {list(concat)}")
         return "; ".join(parts)
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _edges(value: Any, cell: str, source: str) -> list[Edge]:
+    """A cell's edges from JSON, strictly: a list of ``[op name, node index]`` pairs, the index an integer."""
+    if not isinstance(value, list):
+        raise RapdartsError(f"{source}: {cell} must be a list of [op, input] pairs, not {type(value).__name__}")
+    edges = []
+    for position, edge in enumerate(value):
+        where = f"{source}: {cell} cell, edge {position}"
+        if not isinstance(edge, (list, tuple)) or len(edge) != 2:
+            raise RapdartsError(f"{where}: edges must be [op, input] pairs, got {edge!r}")
+        op, index = edge
+        if not isinstance(op, str):
+            raise RapdartsError(f"{where}: the op must be a name like \"sep_conv_3x3\", got {op!r}")
+        if not _is_index(index):
+            raise RapdartsError(f"{where} ({op}): the input node must be a whole number, got {index!r}")
+        edges.append((op, index))
+    return edges
+
+
+def _concat(value: Any, cell: str, source: str) -> list[int]:
+    """A cell's output nodes from JSON, strictly: a list of integers (``"2345"`` is not one)."""
+    if not isinstance(value, list) or not all(_is_index(i) for i in value):
+        raise RapdartsError(f"{source}: {cell}_concat must be a list of node numbers like [2, 3, 4, 5], got "
+                            f"{value!r}")
+    return list(value)
 
 
 def _validate_cell(cell: str, edges: tuple[Edge, ...], concat: tuple[int, ...]) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -43,8 +45,8 @@ def run_sample(run_dir: str, config: dict[str, Any]) -> dict[str, Any]:
         logger = logging.getLogger("rapdarts")
         if logger.level == logging.NOTSET:  # a worker process: the search's log goes to its search.log
             logger.setLevel(logging.INFO)
-        if (path / RunDirectory.CHECKPOINT).exists():
-            resume(path, show_progress=False)
+        if (path / RunDirectory.CHECKPOINT).exists() or (path / "config.json").exists():
+            resume(path, show_progress=False)  # a run stopped before its first checkpoint starts again
             status = "resumed"
         else:
             search(SearchConfig.from_dict(config, f"sweep sample {path.name}"), run_dir=path, show_progress=False)
@@ -61,8 +63,35 @@ def cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def _exit_with_parent() -> None:
+    """End this worker when the process that started it dies, however it dies.
+
+    On Linux the kernel sends SIGTERM on the parent's death (``PR_SET_PDEATHSIG``); elsewhere, and as
+    a second line, a daemon thread notices the parent is gone (the worker is re-parented) and exits.
+    A worker left running would go on writing into a run directory a resumed sweep runs again.
+    """
+    parent = os.getppid()
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="rapdarts-parent-watch").start()
+
+
 def _init_worker(devices: Any) -> None:
-    """Give a local worker process one GPU (before CUDA is initialised in it)."""
+    """Give a local worker process one GPU (before CUDA is initialised in it) and tie its life to the parent's."""
+    _exit_with_parent()
     device = devices.get()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(device)

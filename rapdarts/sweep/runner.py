@@ -62,7 +62,12 @@ class Sweep:
         self.directory.write_json("sweep.json", self.plan)
 
     def run(self, options: SweepOptions | None = None) -> SweepResults:
-        options = options or SweepOptions()
+        """Run every missing search (refining when due) and write the results; the sweep directory is locked
+        meanwhile, so a second ``--resume`` cannot run the same searches at once."""
+        with self.directory.claimed("sweep directory"):
+            return self._run(options or SweepOptions())
+
+    def _run(self, options: SweepOptions) -> SweepResults:
         workers = options.workers or (None if options.backend == "ray" else max(1, cuda_devices()))
         threads = None if self.config.device.startswith("cuda") else max(1, (os.cpu_count() or 1) // (workers or 1))
         while True:

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rapdarts.errors import RapdartsError
-from rapdarts.settings import SettingsRecord, check_dataset, named_settings, setting
+from rapdarts.settings import (
+    DATASETS,
+    DEVICES,
+    SettingsRecord,
+    above,
+    at_least,
+    between,
+    check_dataset,
+    named_settings,
+    one_of,
+    setting,
+)
 
 DARTS = "DARTS/P-DARTS CIFAR-10 evaluation"
 PDARTS = "P-DARTS train_cifar.py (DARTS train.py: 96)"
@@ -32,51 +43,57 @@ class TrainConfig(SettingsRecord):
 
     # --- data
     dataset: str = setting("digits", "dataset: digits (embedded, no download), cifar10, cifar100 or imagefolder",
-                          "rapdarts default: runs anywhere without a download")
+                           "rapdarts default: runs anywhere without a download", domain=one_of(DATASETS))
     data_dir: str | None = setting(None, "dataset directory (CIFAR root or ImageFolder root with train/ and test/)")
-    image_size: int | None = setting(None, "resize ImageFolder images to this square size (default 32)")
+    image_size: int | None = setting(None, "resize ImageFolder images to this square size (default 32)",
+                                     domain=at_least(1))
     train_subset: int | None = setting(None, "use only this many training images, class-balanced",
-                                      DARTS + ": all 50,000 training images")
+                                       DARTS + ": all 50,000 training images", domain=at_least(2))
     test_subset: int | None = setting(None, "evaluate on only this many test images, class-balanced",
-                                     DARTS + ": the 10,000 test images")
+                                      DARTS + ": the 10,000 test images", domain=at_least(2))
     # --- network
-    init_channels: int = setting(36, "channels of the first cell (C)", DARTS)
-    cells: int = setting(20, "number of cells", DARTS)
+    init_channels: int = setting(36, "channels of the first cell (C)", DARTS, domain=at_least(2))
+    cells: int = setting(20, "number of cells", DARTS, domain=at_least(3))
     auxiliary: bool = setting(True, "train with the auxiliary classifier after the second reduction cell", DARTS)
-    auxiliary_weight: float = setting(0.4, "weight of the auxiliary classifier's loss", DARTS)
+    auxiliary_weight: float = setting(0.4, "weight of the auxiliary classifier's loss", DARTS, domain=at_least(0))
     drop_path_prob: float = setting(0.3, "final drop-path probability; ramped linearly from 0 over the epochs "
-                                   "(p * epoch / epochs), never applied to identity ops", DARTS)
+                                    "(p * epoch / epochs), never applied to identity ops", DARTS, domain=between(0, 1))
     cutout_length: int = setting(16, "cutout square side in pixels at 32x32, scaled to other image sizes (8x8 "
-                                "digits: 4); 0 turns cutout off", DARTS + " (DeVries & Taylor 2017)")
+                                 "digits: 4); 0 turns cutout off", DARTS + " (DeVries & Taylor 2017)",
+                                 domain=at_least(0))
     # --- optimisation
-    epochs: int = setting(600, "training epochs", DARTS)
-    batch_size: int = setting(128, "batch size (training and evaluation)", PDARTS)
-    lr: float = setting(0.025, "SGD learning rate (cosine-annealed per epoch)", DARTS)
-    lr_min: float = setting(0.0, "final learning rate of the cosine schedule", DARTS)
-    momentum: float = setting(0.9, "SGD momentum", DARTS)
-    weight_decay: float = setting(3e-4, "SGD weight decay (every parameter, as in DARTS)", DARTS)
-    grad_clip: float = setting(5.0, "gradient-norm clip", DARTS)
+    epochs: int = setting(600, "training epochs", DARTS, domain=at_least(1))
+    batch_size: int = setting(128, "batch size (training and evaluation)", PDARTS, domain=at_least(2))
+    lr: float = setting(0.025, "SGD learning rate (cosine-annealed per epoch)", DARTS, domain=above(0))
+    lr_min: float = setting(0.0, "final learning rate of the cosine schedule", DARTS, domain=at_least(0))
+    momentum: float = setting(0.9, "SGD momentum", DARTS, domain=between(0, 1))
+    weight_decay: float = setting(3e-4, "SGD weight decay (every parameter, as in DARTS)", DARTS, domain=at_least(0))
+    grad_clip: float = setting(5.0, "gradient-norm clip", DARTS, domain=above(0))
     # --- final report
     report_costs: tuple[str, ...] = setting((), "cost providers in the final report, comma-separated (default: "
-                                           "every installed one; see 'rapdarts costs')")
+                                            "every installed one; see 'rapdarts costs')")
     cost_options: dict[str, str] = setting(None, "options for cost providers, KEY=VALUE (e.g. latency.table=FILE)",
-                                          default_factory=dict)
+                                           default_factory=dict)
     block_plugins: tuple[str, ...] = setting((), "plugins not to load, by entry-point name")
     onnx_latency: bool = setting(True, "export the trained network to ONNX and measure its ONNX Runtime latency")
     latency_batch: int = setting(1, "batch size of the measured ONNX Runtime latency (deployment batch)",
-                                "TF-NAS / HardCoRe-NAS CPU tables: batch 1")
+                                 "TF-NAS / HardCoRe-NAS CPU tables: batch 1", domain=at_least(1))
     latency_threads: int = setting(1, "ONNX Runtime intra-op threads of the latency measurement",
-                                  "TF-NAS CPU tables: one thread")
+                                   "TF-NAS CPU tables: one thread", domain=at_least(1))
     # --- execution
-    seed: int = setting(0, "random seed; training is reproducible from config, genotype and seed")
-    device: str = setting("auto", "cpu, cuda, cuda:N or auto (cuda when available)")
-    threads: int | None = setting(None, "CPU threads for torch (default: torch's choice)")
+    seed: int = setting(0, "random seed; training is reproducible from config, genotype and seed", domain=at_least(0))
+    device: str = setting("auto", "cpu, cuda, cuda:N or auto (cuda when available)", domain=DEVICES)
+    threads: int | None = setting(None, "CPU threads for torch (default: torch's choice, recorded in config.json: "
+                                  "float sums, and so results, depend on it)", domain=at_least(1))
     amp: bool = setting(False, "mixed precision (bfloat16 autocast) on CUDA")
+    deterministic: bool = setting(False, "deterministic torch algorithms: CUDA runs repeat bit for bit too (CPU runs "
+                                  "already do, for the same seed, thread count and torch version)")
     channels_last: bool = setting(True, "channels_last memory format (faster depthwise convs on CPU and CUDA)")
     profile: str = setting("paper", "named settings this config started from (informational)")
 
     def validate(self) -> TrainConfig:
         """Raise a one-line :class:`RapdartsError` for any impossible setting; return self."""
+        self.check_domains()
         check_dataset(self.dataset, self.data_dir)
         if self.init_channels < 2 or self.cells < 3:
             raise RapdartsError(f"init_channels {self.init_channels} and cells {self.cells}: need C >= 2 and at "

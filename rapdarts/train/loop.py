@@ -18,6 +18,7 @@ Run directory::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -77,13 +78,17 @@ class Trainer:
         self.run_dir = run_dir
         self.show_progress = show_progress
         self.on_step = on_step
-        self.device = prepare_device(config.device, config.amp, config.threads)
+        self.device = prepare_device(config.device, config.amp, config.threads, config.deterministic)
+        if self.config.threads is None:  # record the thread count used: results depend on it
+            self.config = dataclasses.replace(self.config, threads=torch.get_num_threads())
         self.providers = list(providers)
         self.train_data, self.test_data = self._load_data()
         self.shape = self.train_data.shape
         self.cutout = config.cutout_pixels(self.shape.image_size)
         self.epoch = 0
         self.metrics: list[dict[str, Any]] = []
+        self.resumed_from = ""
+        """What :meth:`resumed` found, logged when the run starts (empty for a new run)."""
         self._build()
 
     # ----------------------------------------------------------------- set-up
@@ -175,9 +180,13 @@ class Trainer:
 
     # ----------------------------------------------------------------- main loop
     def run(self) -> TrainResult:
-        """Train (or continue) to the last epoch, then write the report and the plots."""
-        self.run_dir.create()
-        with self.run_dir.log_to("train.log"):
+        """Train (or continue) to the last epoch, then write the report and the plots.
+
+        The run directory is locked meanwhile: a second process cannot write into it.
+        """
+        with self.run_dir.claimed(), self.run_dir.log_to("train.log"):
+            if self.resumed_from:
+                log.info("%s", self.resumed_from)
             return self._run()
 
     def _run(self) -> TrainResult:
@@ -230,10 +239,23 @@ class Trainer:
         ``providers_for`` gives the report's cost providers for the saved config.
         """
         directory = RunDirectory.existing(run_dir)
+        fresh = not directory.has_checkpoint() and directory.file("config.json").exists() \
+            and directory.file("genotype.json").exists() and not directory.file("report.json").exists()
+        if fresh:  # stopped before its first checkpoint: train again from the beginning
+            config = TrainConfig.from_dict(directory.read_json("config.json"), str(directory.file("config.json")))
+            genotype = Genotype.from_dict(directory.read_json("genotype.json"), str(directory.file("genotype.json")))
+            source = (directory.read_json("environment.json").get("genotype_source", "")
+                      if directory.file("environment.json").exists() else "")
+            trainer = cls(config, genotype, directory, providers_for(config), source, show_progress, on_step)
+            trainer.resumed_from = (f"resuming {directory.path}: it stopped before its first checkpoint, so it "
+                                    "starts again from the beginning")
+            return trainer
         state = read_checkpoint(directory.path)
         config = TrainConfig.from_dict(state["config"], f"checkpoint config in {directory.path}")
         genotype = Genotype.from_dict(state["genotype"], f"checkpoint genotype in {directory.path}")
         trainer = cls(config, genotype, directory, providers_for(config), state.get("genotype_source", ""),
                       show_progress, on_step)
         trainer.restore(state)
+        trainer.resumed_from = (f"{directory.path} is finished; rewriting its report" if trainer.epoch >= config.epochs
+                                else f"resuming {directory.path} after epoch {trainer.epoch}/{config.epochs}")
         return trainer

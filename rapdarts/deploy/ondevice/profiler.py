@@ -24,7 +24,7 @@ from .tables import MANIFEST_FORMAT, read_partial, table_header, write_table
 from .timing import OPTIMIZATION_LEVELS, ProfilingError, TimingSettings, check_settings, time_model, time_models
 
 Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``: stage is ``ops`` or ``networks``, counted in sessions."""
+"""``progress(stage, done, total)``: what is being timed, counted in sessions."""
 
 MIN_FIT, MIN_HELD_OUT = 4, 2
 """Fewest calibration networks that make a fit, and held-out networks that make a judgement."""
@@ -65,25 +65,11 @@ def profile_manifest(directory: str | Path, out: str | Path | None = None, setti
     overhead = manifest["overhead"]
     header["overhead_ms"] = time_model(directory / overhead["file"], np.zeros(overhead["input_shape"], np.float32),
                                        settings).median_ms
-
-    def timed(stage: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-        models = _models(directory, items)
-        total = len(models) * settings.sessions
-
-        def saved(samples: dict[str, list[list[float]]]) -> None:
-            header["partial"][stage] = samples
-            write_table(out, header, {})
-            if progress is not None:
-                progress(stage, min(total, sum(min(len(s), settings.sessions) for s in samples.values())), total)
-
-        return time_models(models, settings, seed=0, done=header["partial"][stage], on_round=saved)
-
-    ops = timed("ops", manifest["entries"])
-    entries = {item["key"]: {"spec": item["spec"], "group": item.get("group", "fixed"), **ops[item["key"]].to_dict()}
-               for item in manifest["entries"]}
     networks = manifest.get("networks", []) if calibrate else []
+    timings = _time_together(directory, manifest["entries"], networks, settings, header, out, progress)
+    entries = {item["key"]: {"spec": item["spec"], "group": item.get("group", "fixed"),
+                             **timings[item["key"]].to_dict()} for item in manifest["entries"]}
     if networks:
-        timings = timed("networks", networks)
         header["calibration"] = calibration(networks, timings, entries, header["overhead_ms"])
         header["reference"] = reference(directory, networks[0], timings[networks[0]["name"]], settings)
     header["warnings"] = warnings(entries, header.get("calibration"), settings, bool(manifest.get("networks")),
@@ -92,6 +78,31 @@ def profile_manifest(directory: str | Path, out: str | Path | None = None, setti
     header["complete"] = True
     write_table(out, header, entries)
     return out
+
+
+def _time_together(directory: Path, ops: list[dict[str, Any]], networks: list[dict[str, Any]],
+                   settings: TimingSettings, header: dict[str, Any], out: Path,
+                   progress: Progress | None) -> dict[str, Any]:
+    """Time ops and calibration networks in the same interleaved rounds.
+
+    A machine that slows down for a minute (a neighbour on a shared host, a second vCPU taken away)
+    then slows ops and networks alike, instead of skewing the calibration that relates the two.
+    Runs so far are saved after every round (under ``partial``), so an interrupted profile resumes.
+    """
+    op_models, network_models = _models(directory, ops), _models(directory, networks)
+    op_names = {name for name, _, _ in op_models}
+    total = (len(op_models) + len(network_models)) * settings.sessions
+
+    def saved(samples: dict[str, list[list[float]]]) -> None:
+        header["partial"] = {"ops": {k: v for k, v in samples.items() if k in op_names},
+                             "networks": {k: v for k, v in samples.items() if k not in op_names}}
+        write_table(out, header, {})
+        if progress is not None:
+            progress("ops and networks", min(total, sum(min(len(s), settings.sessions) for s in samples.values())),
+                     total)
+
+    done = {**header["partial"]["ops"], **header["partial"]["networks"]}
+    return time_models(op_models + network_models, settings, seed=0, done=done, on_round=saved)
 
 
 def calibration(networks: list[dict[str, Any]], timings: dict[str, Any], entries: dict[str, Any],

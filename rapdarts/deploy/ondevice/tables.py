@@ -79,6 +79,10 @@ def write_table(path: str | Path, header: dict[str, Any], entries: dict[str, Any
     text = json.dumps({"format": TABLE_FORMAT, "header": header, "entries": entries}, indent=1)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        if hasattr(os, "fchmod"):
+            os.fchmod(handle, 0o666 & ~mask)  # mkstemp's files are private (0600); a table is meant to be shared
         with os.fdopen(handle, "w") as file:
             file.write(text)
         os.replace(temporary, path)
