@@ -1,13 +1,19 @@
-"""Seconds per search step (one alpha step + one weight step) and peak memory, per P-DARTS stage.
+"""Seconds per search step (one alpha step + one weight step) and peak memory, per P-DARTS stage,
+for rapdarts and for a plain DARTS-style baseline measured in the same run.
 
-Each stage configuration runs in a fresh process so that its peak memory is its own: peak RSS on
-the CPU, ``torch.cuda.max_memory_allocated`` on CUDA. Inputs are random 32x32 images at batch 64
-and C=16 (the configuration of the reference measurement in ``shared/reference/pdarts-facts.md``).
+The baseline (``darts_baseline.py``) is the search as the papers formulate it: every op computed,
+``none`` as zeros, both parameter groups requiring gradients in both steps, no channels_last, no
+recomputation. Each measurement runs in a fresh process (so its peak memory is its own: peak RSS
+on the CPU, ``torch.cuda.max_memory_allocated`` on CUDA), and the two sides alternate, in a
+different order every round, so a machine that drifts slows both alike. Every ratio printed is
+rapdarts over the baseline of this run; nothing is compared with a figure from elsewhere.
 
-The candidate ops of stages 2 and 3 are the most expensive ones the search space allows (convs
-survive pruning), so these are upper bounds for those stages.
+Inputs: random 32x32 images, batch 64, C=16, 10 classes. Stages 2 and 3 use the most expensive
+candidate sets the search space allows (convolutions survive pruning), so they are upper bounds.
 
-    python benchmarks/search_step.py [--device cuda] [--amp] [--no-channels-last] [--recompute off]
+    python benchmarks/search_step.py                         # stages 1-3, 1 round: about 15 min on 2 cores
+    python benchmarks/search_step.py --stages 1 --rounds 3   # the stage-1 target, 3 alternating rounds
+    python benchmarks/search_step.py --device cuda --amp --channels-last
 """
 
 from __future__ import annotations
@@ -29,98 +35,143 @@ STAGES = {
     2: (11, ("skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")),
     3: (17, ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_5x5")),
 }
-# The original P-DARTS code on this machine kind, 2 threads (shared/reference/pdarts-facts.md).
-REFERENCE = {1: (13.0, 14.0, 8.0), 2: (22.0, 23.0, 13.5), 3: (15.0, 14.0, 12.8)}
+SIDES = ("baseline", "rapdarts")
 
 
-def measure_stage(args: argparse.Namespace) -> dict:
+def _steps(args: argparse.Namespace, device):
+    """The network's alpha and weight steps on one side, and the input layout it wants."""
     import torch
-    from common import peak_rss_gb
 
+    cells, ops = STAGES[args.stage]
+    candidates = tuple(ops for _ in range(14))
+    torch.manual_seed(0)
+    if args.side == "baseline":
+        from darts_baseline import PlainSearchNetwork, PlainSteps
+
+        steps = PlainSteps(PlainSearchNetwork(16, 10, cells, candidates).to(device))
+        return steps.alpha_step, steps.weight_step, False
     from rapdarts.search.config import SearchConfig
     from rapdarts.search.optimizers import SearchOptimizers
     from rapdarts.space.supernet import SearchNetwork
 
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    cells, ops = STAGES[args.stage]
-    candidates = tuple(ops for _ in range(14))
-    torch.manual_seed(0)
     model = SearchNetwork(16, 10, cells, candidates, candidates).to(device)
     model.set_recompute(args.recompute == "on")
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    config = SearchConfig(amp=args.amp, device=args.device)
-    steps = SearchOptimizers(model, config)
+    steps = SearchOptimizers(model, SearchConfig(amp=args.amp, device=args.device, channels_last=args.channels_last))
+    return (lambda x, y: steps.alpha_step(x, y)), (lambda x, y: steps.weight_step(x, y)), args.channels_last
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """One side at one stage, in this (fresh) process."""
+    import torch
+    from common import peak_rss_gb
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    alpha_step, weight_step, channels_last = _steps(args, device)
     x = torch.randn(args.batch_size, 3, 32, 32, device=device)
-    if args.channels_last:
+    if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
 
-    def timed(function) -> float:
+    def timed(step) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        function(x, y)
+        step(x, y)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
     alpha, weight = [], []
     for repeat in range(args.warmup + args.repeats):
-        a, w = timed(steps.alpha_step), timed(steps.weight_step)
+        a, w = timed(alpha_step), timed(weight_step)
         if repeat >= args.warmup:
             alpha.append(a)
             weight.append(w)
-    memory = (torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else peak_rss_gb())
-    return {"stage": args.stage, "cells": cells, "ops": list(ops), "alpha_step_s": statistics.median(alpha),
+    memory = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else peak_rss_gb()
+    return {"side": args.side, "stage": args.stage, "alpha_step_s": statistics.median(alpha),
             "weight_step_s": statistics.median(weight), "step_s": statistics.median(alpha) + statistics.median(weight),
-            "peak_memory_gb": memory, "memory_kind": "cuda max allocated" if device.type == "cuda" else "peak RSS"}
+            "peak_memory_gb": memory}
 
 
-def main() -> None:
+def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--recompute", choices=("on", "off"), default="on")
+    parser.add_argument("--amp", action="store_true", help="rapdarts: bfloat16 autocast")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="rapdarts: channels_last memory format")
+    parser.add_argument("--recompute", choices=("on", "off"), default="on", help="rapdarts: recompute mixed ops")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="alternating baseline/rapdarts rounds per stage")
     parser.add_argument("--stages", default="1,2,3")
+    parser.add_argument("--no-baseline", action="store_true", help="time rapdarts only (no ratios)")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
-    parser.add_argument("--stage", type=int, help=argparse.SUPPRESS)  # internal: measure one stage
-    args = parser.parse_args()
-    if args.stage:
-        print(json.dumps(measure_stage(args)))
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # internal: measure one side
+    parser.add_argument("--stage", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _parse()
+    if args.side:
+        print(json.dumps(measure(args)))
         return
 
     import torch
     from common import machine, report
 
     torch.set_num_threads(args.threads)
-    child_args = [a for a in sys.argv[1:] if a != "--no-write"]
+    passed = [a for a in sys.argv[1:] if a not in ("--no-write", "--no-baseline")]
+    sides = ("rapdarts",) if args.no_baseline else SIDES
+    runs: dict[tuple[int, str], list[dict]] = {}
+    for round_index in range(args.rounds):
+        order = sides if round_index % 2 == 0 else tuple(reversed(sides))
+        for stage in map(int, args.stages.split(",")):
+            for side in order:
+                out = subprocess.run([sys.executable, __file__, *passed, "--side", side, "--stage", str(stage)],
+                                     capture_output=True, text=True)
+                if out.returncode != 0:
+                    sys.exit(f"search_step: {side} stage {stage} failed:\n{out.stderr[-3000:]}")
+                runs.setdefault((stage, side), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(f"stage {stage} {side}: {runs[(stage, side)][-1]['step_s']:.2f} s, "
+                      f"{runs[(stage, side)][-1]['peak_memory_gb']:.2f} GB", file=sys.stderr)
     rows = []
     for stage in map(int, args.stages.split(",")):
-        out = subprocess.run([sys.executable, __file__, *child_args, "--stage", str(stage)], capture_output=True,
-                             text=True, check=True)
-        row = json.loads(out.stdout.strip().splitlines()[-1])
-        if args.device == "cpu" and args.threads == 2 and args.batch_size == 64:
-            ref_weight, ref_alpha, ref_memory = REFERENCE[stage]
-            row["vs_reference"] = {"time_ratio": row["step_s"] / (ref_weight + ref_alpha),
-                                   "memory_ratio": row["peak_memory_gb"] / ref_memory}
+        row = {"stage": stage, "cells": STAGES[stage][0], "ops": list(STAGES[stage][1])}
+        for side in sides:
+            measured = runs[(stage, side)]
+            row[side] = {key: statistics.median(m[key] for m in measured)
+                         for key in ("alpha_step_s", "weight_step_s", "step_s", "peak_memory_gb")}
+            row[side]["rounds"] = measured
+        if not args.no_baseline:
+            row["time_ratio"] = row["rapdarts"]["step_s"] / row["baseline"]["step_s"]
+            row["memory_ratio"] = row["rapdarts"]["peak_memory_gb"] / row["baseline"]["peak_memory_gb"]
         rows.append(row)
-    result = {"benchmark": "search_step", "machine": machine(torch.device(args.device)), "device": args.device,
-              "batch_size": args.batch_size, "init_channels": 16, "amp": args.amp,
-              "channels_last": args.channels_last, "recompute": args.recompute, "stages": rows}
-    summary = "; ".join(
-        f"stage {r['stage']} ({r['cells']} cells/{len(r['ops'])} ops): alpha {r['alpha_step_s']:.2f}s + weight "
-        f"{r['weight_step_s']:.2f}s, {r['peak_memory_gb']:.2f} GB"
-        + (f" ({r['vs_reference']['time_ratio']:.2f}x time, {r['vs_reference']['memory_ratio']:.2f}x memory of "
-           "the original)" if "vs_reference" in r else "")
-        for r in rows)
-    summary += f" [amp={args.amp}, channels_last={args.channels_last}, recompute={args.recompute}]"
+    device = torch.device(args.device)
+    result = {"benchmark": "search_step", "machine": machine(device), "device": args.device,
+              "batch_size": args.batch_size, "init_channels": 16, "threads": args.threads, "rounds": args.rounds,
+              "rapdarts_options": {"amp": args.amp, "channels_last": args.channels_last, "recompute": args.recompute},
+              "memory": "cuda max allocated" if device.type == "cuda" else "peak RSS", "stages": rows}
+
+    def describe(row: dict) -> str:
+        ours = row["rapdarts"]
+        text = (f"stage {row['stage']} ({row['cells']} cells/{len(row['ops'])} ops): rapdarts {ours['step_s']:.2f} s "
+                f"(alpha {ours['alpha_step_s']:.2f} + weight {ours['weight_step_s']:.2f}), "
+                f"{ours['peak_memory_gb']:.2f} GB")
+        if "baseline" in row:
+            base = row["baseline"]
+            text += (f"; baseline {base['step_s']:.2f} s, {base['peak_memory_gb']:.2f} GB; "
+                     f"{row['time_ratio']:.2f}x time, {row['memory_ratio']:.2f}x memory")
+        return text
+
+    summary = "; ".join(describe(row) for row in rows)
+    summary += (f" [same run, {args.rounds} round(s); rapdarts amp={args.amp}, channels_last={args.channels_last}, "
+                f"recompute={args.recompute}]")
     report("search_step", result, summary, write=not args.no_write)
 
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from rapdarts import distributed
 from rapdarts.budget.penalty import BudgetPenalty
 from rapdarts.costs.penalty import CostPenalty
 from rapdarts.costs.plugins import Providers, discover_providers
@@ -63,9 +64,10 @@ def prepare_search(config: SearchConfig, run_dir: str | Path | None = None, runs
     ``run_dir`` must be new or empty; without it a fresh ``search-...`` directory under
     ``runs_root`` is named. ``extensions`` replace the ones the config asks for.
     """
+    distributed.cluster(config.device)  # joins the job when started by torchrun; a single process otherwise
     if extensions is None:
         extensions = search_extensions(config, providers_for(config, plugins))
-    directory = RunDirectory.new(run_dir, runs_root, "search")
+    directory = RunDirectory.new_shared(run_dir, runs_root, "search")
     return ProgressiveSearch(config, directory, extensions, show_progress, on_step)
 
 
@@ -102,7 +104,8 @@ def prepare_training(config: TrainConfig, genotype: Genotype, run_dir: str | Pat
                      runs_root: str | Path = "runs", genotype_source: str = "", plugins: Iterable[object] = (),
                      show_progress: bool = True, on_step: TrainStepCallback | None = None) -> Trainer:
     """A training run ready to :meth:`~Trainer.run`: settings, data and report costs checked, nothing written."""
-    directory = RunDirectory.new(run_dir, runs_root, "train")
+    distributed.cluster(config.device)  # joins the job when started by torchrun; a single process otherwise
+    directory = RunDirectory.new_shared(run_dir, runs_root, "train")
     return Trainer(config, genotype, directory, report_providers(config, plugins), genotype_source, show_progress,
                    on_step)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from rapdarts import distributed
 from rapdarts.atomic import atomic_write, atomic_write_json, atomic_write_text
 from rapdarts.errors import RapdartsError
 from rapdarts.locking import exclusive
@@ -40,9 +41,15 @@ class RunDirectory:
 
     CHECKPOINT = "checkpoint.pt"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
         self._fresh_name: tuple[Path, str, str] | None = None
+        self.read_only = read_only
+        """Set on the ranks of a data-parallel job other than 0: they read, and a write is a bug."""
+
+    def _writing(self) -> None:
+        if self.read_only:
+            raise RuntimeError(f"only rank 0 writes into {self.path}")
 
     @classmethod
     def new(cls, path: str | Path | None = None, root: str | Path = "runs", prefix: str = "search") -> RunDirectory:
@@ -62,6 +69,18 @@ class RunDirectory:
         directory.path = directory._free_path(0)
         return directory
 
+    @classmethod
+    def new_shared(cls, path: str | Path | None = None, root: str | Path = "runs",
+                   prefix: str = "search") -> RunDirectory:
+        """:meth:`new` for every process of a data-parallel job: rank 0 names it and the others receive the
+        name, read-only (only rank 0 writes)."""
+        cluster = distributed.current()
+        if not cluster.distributed:
+            return cls.new(path, root, prefix)
+        directory = cls.new(path, root, prefix) if cluster.main else None
+        name = distributed.broadcast_object(str(directory.path) if directory is not None else None)
+        return directory if directory is not None else cls(str(name), read_only=True)
+
     def _free_path(self, first: int) -> Path:
         root, prefix, stamp = self._fresh_name  # type: ignore[misc]
         for attempt in range(first, first + 1000):
@@ -80,6 +99,7 @@ class RunDirectory:
 
     def create(self) -> Path:
         """Create the directory (idempotent); a freshly named one that appeared meanwhile gets the next name."""
+        self._writing()
         if self._fresh_name is None:
             self.path.mkdir(parents=True, exist_ok=True)
             return self.path
@@ -116,6 +136,7 @@ class RunDirectory:
     @contextmanager
     def log_to(self, name: str) -> Iterator[None]:
         """Copy the ``rapdarts`` log into ``name`` in this directory while the block runs."""
+        self._writing()
         handler = logging.FileHandler(self.file(name))
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logger = logging.getLogger("rapdarts")
@@ -130,6 +151,7 @@ class RunDirectory:
         return self.path / name
 
     def write_json(self, name: str, data: Any) -> Path:
+        self._writing()
         return atomic_write_json(self.file(name), data)
 
     def read_json(self, name: str) -> Any:
@@ -142,6 +164,7 @@ class RunDirectory:
             raise RapdartsError(f"{path} is not valid JSON: {error}") from None
 
     def write_jsonl(self, name: str, rows: list[dict[str, Any]]) -> Path:
+        self._writing()
         return atomic_write_text(self.file(name), "".join(json.dumps(row) + "\n" for row in rows))
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:
@@ -151,6 +174,7 @@ class RunDirectory:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def save_checkpoint(self, state: dict[str, Any]) -> Path:
+        self._writing()
         return atomic_write(self.file(self.CHECKPOINT), lambda file: torch.save(state, file))
 
     def has_checkpoint(self) -> bool:

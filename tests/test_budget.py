@@ -194,7 +194,7 @@ def test_repair_may_use_ops_pruned_before_the_last_stage():
 
 def test_a_budget_measured_over_is_repaired_until_it_measures_under():
     """The final genotype is predicted in its band but a (fake) timer measures 10% more: repaired until it measures
-    within [0.90, 0.98] of the budget, judged on the measurement."""
+    within [0.905, 0.955] of the budget, judged on the measurement."""
     from rapdarts.budget.summary import budget_summary
 
     ops = primitives()
@@ -212,9 +212,9 @@ def test_a_budget_measured_over_is_repaired_until_it_measures_under():
     penalty.prepare(DIGITS)
     final = penalty.final_genotype(_Probabilities(probs), candidates, genotype)
     attempts = penalty.repair["attempts"]
-    assert len(attempts) == 2 and attempts[0]["measured"]["params"] > 0.98 * 1.8e6  # predicted in band, measured over
+    assert len(attempts) == 2 and attempts[0]["measured"]["params"] > 0.955 * 1.8e6  # predicted in band, measured over
     measured = penalty.repair["measured"]["params"]
-    assert 0.90 * 1.8e6 <= measured <= 0.98 * 1.8e6 and measured == pytest.approx(timer(final, penalty.target))
+    assert 0.905 * 1.8e6 <= measured <= 0.955 * 1.8e6 and measured == pytest.approx(timer(final, penalty.target))
     status = budget_summary([], penalty.budgets, penalty.repair, "a fake timer")
     assert status["budgets"]["params"]["judged_on"] == "measured" and status["budgets"]["params"]["meets"]
     assert status["timing"] == "a fake timer"

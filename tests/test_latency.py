@@ -57,7 +57,7 @@ def test_the_header_records_the_calibration_and_its_held_out_figures(table_path)
     header = LatencyTable.load(table_path).header
     fitted = header["calibration"]
     roles = [role for _, _, role in calibration_genotypes(NETWORKS)]
-    assert fitted["fitted_on"] == roles.count("fit") == 3 + 4 and roles.count("held_out") == 2
+    assert fitted["fitted_on"] == roles.count("fit") == 3 + 7 + 4 and roles.count("held_out") == 2  # presets, single-op
     held = fitted["held_out"]
     assert held["n"] == 2 and {"within_5pct", "within_10pct", "mean_error", "mean_abs_error"} <= set(held)
     groups = {e["group"] for e in LatencyTable.load(table_path).entries.values()}
@@ -217,7 +217,7 @@ def test_on_device_profiler_needs_neither_torch_nor_rapdarts(tmp_path, table_pat
     assert result.returncode == 0, result.stderr
     device_table = LatencyTable.load(directory / "latency_table.json")
     assert set(device_table.entries) == set(LatencyTable.load(table_path).entries)
-    assert device_table.calibration["fitted_on"] == 7 and "calibrated on 7 networks" in result.stderr
+    assert device_table.calibration["fitted_on"] == 14 and "calibrated on 14 networks" in result.stderr
 
 
 def test_calibration_recovers_known_scales():

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import click
 
+from rapdarts import distributed
 from rapdarts.cli.commands import cli
 from rapdarts.errors import Interrupted, RapdartsError
 
@@ -49,6 +50,12 @@ def _configure_logging(verbose: bool) -> None:
     logger.propagate = False
 
 
+def _who(command: str) -> str:
+    """The command, with the rank in a data-parallel job (an error on one rank must say which)."""
+    job = distributed.current()
+    return f"{command} (rank {job.rank} of {job.world_size})" if job.distributed else command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit status (``--debug`` anywhere shows tracebacks)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -73,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"{command}: error: {error.format_message()} (see '{command} --help')", err=True)
         return EXIT_BAD_INPUT
     except Interrupted as stopped:
-        click.echo(f"{command}: interrupted; continue with: {stopped}", err=True)
+        click.echo(f"{_who(command)}: interrupted; continue with: {stopped}", err=True)
         return EXIT_INTERRUPTED
     except click.exceptions.Abort:
         click.echo(f"{command}: interrupted", err=True)
@@ -81,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RapdartsError as error:
         if debug:
             raise
-        click.echo(f"{command}: error: {error}", err=True)
+        click.echo(f"{_who(command)}: error: {error}", err=True)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         click.echo(f"{command}: interrupted (continue with 'rapdarts search --resume RUN_DIR', "
@@ -91,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
             return EXIT_FAILURE
-        click.echo(f"{command}: internal error: {type(error).__name__}: {error} (rerun with --debug for the "
+        click.echo(f"{_who(command)}: internal error: {type(error).__name__}: {error} (rerun with --debug for the "
                    "traceback)", err=True)
         return EXIT_FAILURE
 

@@ -13,7 +13,7 @@ from rapdarts.cli.options import output_directory, output_file
 from rapdarts.cli.target_options import target_from, target_options, timing_from, timing_options
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.lookup import LatencyLookup
-from rapdarts.latency.profile import DEFAULT_NETWORKS, export_bundle, profile, target_specs
+from rapdarts.latency.profile import DEFAULT_NETWORKS, calibration_genotypes, export_bundle, profile, target_specs
 from rapdarts.latency.table import LatencyTable
 from rapdarts.progress import logs_above_bars
 from rapdarts.space.genotype import load_genotype, preset_names
@@ -22,8 +22,8 @@ log = logging.getLogger("rapdarts")
 
 networks_option = click.option(
     "--networks", default=DEFAULT_NETWORKS, show_default=True, type=click.IntRange(min=0),
-    help="Random calibration networks timed whole besides the presets (every third is held out to judge the "
-    "calibration); 0 makes an uncalibrated table.")
+    help="Random calibration networks timed whole besides the presets and one single-op network per op type "
+    "(every third random one is held out to judge the calibration); 0 makes an uncalibrated table.")
 
 
 def describe_calibration(table: LatencyTable) -> str:
@@ -53,12 +53,12 @@ def profile_command(out: str, networks: int, seed: int, progress: bool, **option
     """Time every op the target network needs with ONNX Runtime on this machine, and calibrate on whole networks.
 
     All candidate ops in every cell at the shapes they see, plus the fixed parts; then the presets
-    and random genotypes are timed whole, a per-op-group correction is fitted on part of them and
+    single-op networks and random genotypes are timed whole, a per-op-group correction is fitted on part of them and
     judged on the rest. Rerunning the command completes an interrupted table.
     """
     target, settings = target_from(options), timing_from(options)
     log.info("profiling %d op specs and %d calibration networks (%s) with %s, %d thread(s), optimisation %s",
-             len(target_specs(target)), networks + len(preset_names()) if networks else 0, target.describe(),
+             len(target_specs(target)), len(calibration_genotypes(networks, seed)), target.describe(),
              settings.provider, settings.intra_threads, settings.optimization)
     with logs_above_bars():
         path = profile(target, out, settings, networks, seed, progress)
@@ -89,7 +89,7 @@ def export_ops_command(directory: str, networks: int, seed: int, progress: bool,
         raise RapdartsError(f"{path} is not empty; export into a new directory")
     export_bundle(target, path, networks, seed, progress)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
-    click.echo(f"exported {len(target_specs(target))} op models and {networks + len(preset_names()) if networks else 0}"
+    click.echo(f"exported {len(target_specs(target))} op models and {len(calibration_genotypes(networks, seed))}"
                f" calibration networks ({size:.0f} MB) to {path}; on the device run: python {path}/profile_ops.py "
                f"{path}")
 

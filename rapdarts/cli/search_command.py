@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from rapdarts import distributed
 from rapdarts.api import load_resumable, prepare_search
 from rapdarts.cli.options import (
     config_options,
@@ -87,4 +88,5 @@ def search_command(profile: str, config_file: str | None, cost_items: tuple[str,
             result = runner.run()
     except KeyboardInterrupt:
         raise Interrupted(f"rapdarts search --resume {runner.run_dir.path}") from None
-    _report(result)
+    if distributed.current().main:  # the other ranks of a data-parallel job stay silent
+        _report(result)

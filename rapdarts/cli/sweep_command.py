@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from rapdarts import distributed
 from rapdarts.cli.options import (
     config_options,
     given,
@@ -62,6 +63,9 @@ def _report(results: SweepResults) -> None:
               "the cluster fits]; local processes, or Ray tasks with --backend ray.")
 @click.option("--backend", type=click.Choice(("local", "ray")), default="local", show_default=True,
               help="local: processes on this machine; ray: Ray tasks (pip install 'rapdarts[ray]').")
+@click.option("--gpus-per-search", type=click.IntRange(min=1), default=1, show_default=True,
+              help="GPUs per search: with more than one, each search is a data-parallel job over its GPUs "
+              "(torchrun inside the worker; on Ray, GPUs of one node).")
 @click.option("--ray-address", metavar="ADDRESS", help="Ray cluster to join (default: start a local instance).")
 @click.option("--sweep-dir", metavar="DIR", callback=output_directory,
               help="Exact (new or empty) directory for this sweep.")
@@ -75,7 +79,8 @@ def _report(results: SweepResults) -> None:
 @config_options(SearchConfig, skip=SKIPPED)
 def sweep_command(cost: str | None, lambda_range: tuple[float, float] | None, samples: int,
                   budget_items: tuple[str, ...], refine: bool, refine_rounds: int, sampler_seed: int | None,
-                  workers: int | None, backend: str, ray_address: str | None, sweep_dir: str | None, sweeps_dir: str,
+                  workers: int | None, backend: str, gpus_per_search: int, ray_address: str | None,
+                  sweep_dir: str | None, sweeps_dir: str,
                   resume_dir: str | None, profile: str, config_file: str | None, cost_option_items: tuple[str, ...],
                   block_plugins: tuple[str, ...], **settings: Any) -> None:
     """Run many searches with lambda drawn log-uniformly and judge each against budgets (RAPDARTS Figs. 5-6).
@@ -84,12 +89,15 @@ def sweep_command(cost: str | None, lambda_range: tuple[float, float] | None, sa
     """
     if workers is not None and workers < 1:
         raise RapdartsError(f"--workers {workers}: need at least 1")
-    options = SweepOptions(workers, backend, ray_address)
+    if distributed.cluster().distributed:
+        raise RapdartsError("a sweep starts its searches itself: run 'rapdarts sweep' without torchrun, and give "
+                            "each search several GPUs with --gpus-per-search")
+    options = SweepOptions(workers, backend, ray_address, gpus_per_search)
     if resume_dir is not None:
         if cost or lambda_range or budget_items or refine or sweep_dir or config_file or given(settings) \
                 or cost_option_items or block_plugins or sampler_seed is not None:
-            raise RapdartsError("--resume continues with the sweep's saved settings; only --workers, --backend and "
-                                "--ray-address may change")
+            raise RapdartsError("--resume continues with the sweep's saved settings; only --workers, --backend, "
+                                "--gpus-per-search and --ray-address may change")
         sweep = load_sweep(resume_dir)
         log.info("resuming sweep %s", sweep.directory.path)
         _report(_run(sweep.run, options, sweep.directory.path))

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from rapdarts import distributed
 from rapdarts.api import load_resumable_training, prepare_training
 from rapdarts.cli.options import (
     config_options,
@@ -96,5 +97,6 @@ def train_command(source: str | None, profile: str, config_file: str | None, cos
             result = trainer.run()
     except KeyboardInterrupt:
         raise Interrupted(f"rapdarts train --resume {trainer.run_dir.path}") from None
-    click.echo(format_report(result.report))
-    click.echo(f"Run directory: {result.run_dir}")
+    if distributed.current().main:  # the other ranks of a data-parallel job stay silent
+        click.echo(format_report(result.report))
+        click.echo(f"Run directory: {result.run_dir}")

@@ -32,7 +32,14 @@ from rapdarts.latency.calibration import network_ops, op_group
 from rapdarts.locking import exclusive, is_locked
 from rapdarts.paths import check_output
 from rapdarts.progress import progress_bar
-from rapdarts.space.genotype import CELL_TYPES, Genotype, preset, preset_names, random_genotype
+from rapdarts.space.genotype import (
+    CELL_TYPES,
+    Genotype,
+    preset,
+    preset_names,
+    single_op_genotype,
+    varied_genotype,
+)
 from rapdarts.space.layout import edge_sources
 from rapdarts.space.ops import primitives
 from rapdarts.version import __version__
@@ -71,12 +78,21 @@ def target_specs(target: TargetNetwork, ops: Sequence[str] | None = None) -> lis
 
 
 def calibration_genotypes(count: int, seed: int = 0) -> list[tuple[str, Genotype, str]]:
-    """``(name, genotype, role)``: the presets and ``count`` random genotypes; every third random one is held out."""
+    """``(name, genotype, role)``: the presets, one network per op type (every edge that op), and ``count``
+    random genotypes, every third of which is held out to judge the fit. With ``count`` 0: none at all.
+
+    The single-op networks pin each op group's scale down (a mix of random networks alone leaves the
+    small groups, pools and skips, poorly determined); the random ones, half of them dominated by one
+    or two op types (:func:`varied_genotype`), are what the fit is judged on.
+    """
+    if count <= 0:
+        return []
     rng = random.Random(seed)
     chosen = [(name, preset(name), "fit") for name in preset_names()]
+    chosen += [(f"only-{op}", single_op_genotype(op), "fit") for op in primitives() if op != "none"]
     for index in range(count):
         role = "held_out" if index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "fit"
-        chosen.append((f"random-{index}", random_genotype(rng), role))
+        chosen.append((f"random-{index}", varied_genotype(rng, index), role))
     return chosen
 
 

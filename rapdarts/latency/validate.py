@@ -21,7 +21,7 @@ from rapdarts.latency.calibration import network_ops, op_cost
 from rapdarts.latency.drift import warn_if_drifted
 from rapdarts.latency.lookup import LatencyLookup
 from rapdarts.latency.measure import measure_networks
-from rapdarts.space.genotype import Genotype, random_genotype
+from rapdarts.space.genotype import Genotype, varied_genotype
 
 HELD_OUT_EVERY = 2
 """With ``calibrate``, every second random architecture is held out of the refit."""
@@ -42,7 +42,7 @@ def validate(lookup: LatencyLookup, target: TargetNetwork, genotypes: Sequence[t
     table.check_timable()
     drift = warn_if_drifted(table)
     rng = random.Random(seed)
-    chosen = list(genotypes) + [(f"random-{i}", random_genotype(rng)) for i in range(samples)]
+    chosen = list(genotypes) + [(f"random-{i}", varied_genotype(rng, i)) for i in range(samples)]
     predicted = {name: lookup.predict(genotype, target) for name, genotype in chosen}
     plain = {name: uncalibrated(lookup, genotype, target) for name, genotype in chosen}
     table.save()  # keeps ops measured on demand

@@ -100,7 +100,7 @@ class SearchConfig(SettingsRecord):
                                  "rapdarts", domain=at_least(0))
     budget_band: float = setting(0.03, "the final genotype's cost should land in [(1 - band) x budget, budget]: a "
                                  "repair moves one that ends over, or further under, into it (measured latency "
-                                 "aims at [0.92, 0.97] x budget)", "rapdarts", domain=between(0, 1, low_open=True))
+                                 "aims at [0.91, 0.95] x budget)", "rapdarts", domain=between(0, 1, low_open=True))
     budget_repair: bool = setting(True, "when the final genotype ends outside its band (over a budget, or further "
                                   "under it than budget_band), replace it by the most probable architecture in the "
                                   "band (reported in budgets.json)", "rapdarts")

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from rapdarts import distributed
 from rapdarts.data import Batches, ImageData, balanced_subset, load_dataset, stratified_split
 from rapdarts.device import prepare_device
 from rapdarts.environment import describe_environment
@@ -70,7 +71,11 @@ class ProgressiveSearch:
         self.extensions = list(extensions)
         self.show_progress = show_progress
         self.on_step = on_step
-        self.device = prepare_device(config.device, config.amp, config.threads, config.deterministic)
+        self.cluster = distributed.current()
+        distributed.check_batch(self.config.batch_size)
+        self.show_progress = show_progress and self.cluster.main
+        self.device = prepare_device(distributed.rank_device(config.device), config.amp, config.threads,
+                                     config.deterministic)
         if self.config.threads is None:  # record the thread count used: results depend on it
             self.config = dataclasses.replace(self.config, threads=torch.get_num_threads())
         self.train_data, self.arch_data = self._load_data()
@@ -85,8 +90,13 @@ class ProgressiveSearch:
         self.model: SearchNetwork | None = None
         self.resumed_from = ""
         """What :meth:`resumed` found, logged when the run starts (empty for a new run)."""
+        # Rank 0 prices the space first (filling cost caches and latency tables); the others then read them.
+        if not self.cluster.main:
+            distributed.barrier()
         for extension in self.extensions:
             extension.prepare(self.train_data.shape)
+        if self.cluster.main:
+            distributed.barrier()
 
     # ----------------------------------------------------------------- set-up
     def _load_data(self) -> tuple[ImageData, ImageData]:
@@ -131,11 +141,25 @@ class ProgressiveSearch:
 
     # ----------------------------------------------------------------- evaluation
     def evaluate(self) -> tuple[float, float]:
-        """Loss and accuracy on the alpha half of the data, without augmentation (eval-mode BN)."""
+        """Loss and accuracy on the alpha half of the data, without augmentation (eval-mode BN).
+
+        In a data-parallel job each process evaluates its slice with rank 0's batch-norm statistics,
+        and the sums are combined.
+        """
         assert self.model is not None
-        result = evaluate_classifier(self.model, self.arch_data, self.config.batch_size, self.device,
-                                     self._channels_last, self.config.amp)
-        return result.loss, result.accuracy
+        if not self.cluster.distributed:
+            result = evaluate_classifier(self.model, self.arch_data, self.config.batch_size, self.device,
+                                         self._channels_last, self.config.amp)
+            return result.loss, result.accuracy
+        distributed.broadcast_buffers(self.model)
+        part = self.cluster.shard(len(self.arch_data))
+        data = self.arch_data.subset(torch.arange(len(self.arch_data))[part])
+        result = evaluate_classifier(self.model, data, self.config.batch_size, self.device, self._channels_last,
+                                     self.config.amp) if len(data) else None
+        n = result.images if result else 0
+        loss_sum, correct, total = distributed.sum_values(
+            [result.loss * n if result else 0.0, result.accuracy * n if result else 0.0, n])
+        return loss_sum / total, correct / total
 
     # ----------------------------------------------------------------- epochs and stages
     def _run_epoch(self, bar: Any) -> dict[str, Any]:
@@ -159,35 +183,52 @@ class ProgressiveSearch:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = batches = 0
         for step, (x, y) in enumerate(weight_batches.iterate(generator)):
+            distributed.inject_fault()
             if arch_iter is not None:
-                parts = self.optimizers.alpha_step(*next(arch_iter))
+                xa, ya, share = self._my_slice(*next(arch_iter))
+                parts = self.optimizers.alpha_step(xa, ya, share)
                 for name, value in parts.items():
-                    sums[name] = sums.get(name, 0) + value
+                    sums[name] = sums.get(name, 0) + value * share
+                # Budgets' dual ascent reads the cost terms of ``parts``: functions of the alphas, which are
+                # identical on every process, so every process takes the same multiplier step unaided.
                 for extension in self.extensions:
                     extension.after_alpha_step(self.model, parts)
-            loss, hits = self.optimizers.weight_step(x, y)
+            x, y, share = self._my_slice(x, y)
+            loss, hits = self.optimizers.weight_step(x, y, share)
             train_loss += loss * len(y)
             correct += hits
             seen += len(y)
             batches += 1
             bar.update(1)
+            distributed.check_synchronised([*self.model.arch_parameters(), *self.model.weight_parameters()],
+                                           "alphas and weights")
             if self.on_step is not None:
                 self.on_step(self.stage, self.epoch, step)
         valid_loss, valid_acc = self.evaluate()
         genotype = self.current_genotype()
+        loss_sum, hits_sum, seen = distributed.sum_values([train_loss.item(), float(correct.item()), float(seen)])
         row: dict[str, Any] = {
             "stage": self.stage + 1, "epoch": self.epoch + 1, "cells": c.cells[self.stage],
             "lr": lr, "skip_dropout": dropout, "arch_trained": train_arch,
-            "train_loss": train_loss.item() / seen, "train_acc": correct.item() / seen,
+            "train_loss": loss_sum / seen, "train_acc": hits_sum / seen,
             "valid_loss": valid_loss, "valid_acc": valid_acc,
         }
         if sums:
-            row["arch_objective"] = {name: value.item() / batches for name, value in sums.items()}
+            names = list(sums)
+            totals = distributed.sum_values([float(sums[name]) for name in names])
+            row["arch_objective"] = {name: total / batches for name, total in zip(names, totals)}
         for extension in self.extensions:
             row.update(extension.epoch_metrics(self.model, genotype))
         row["genotype"] = genotype.to_dict()
         row["seconds"] = time.perf_counter() - started
         return row
+
+    def _my_slice(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """This process's slice of a global batch and its share of it (the whole batch in a single process)."""
+        if not self.cluster.distributed:
+            return x, y, 1.0
+        part = self.cluster.shard(len(y))
+        return x[part], y[part], len(y[part]) / len(y)
 
     @staticmethod
     def _cycle(batches: Batches, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -225,9 +266,10 @@ class ProgressiveSearch:
         }
         if self.stage + 1 == len(self.config.cells):
             genotype = self.current_genotype()
-            for extension in self.extensions:
-                genotype = extension.final_genotype(self.model, self.candidates, genotype)
-            record["genotype"] = genotype.to_dict()
+            if self.cluster.main:  # a latency budget times networks here: once, not once per process
+                for extension in self.extensions:
+                    genotype = extension.final_genotype(self.model, self.candidates, genotype)
+            record["genotype"] = distributed.broadcast_object(genotype.to_dict())
         if self.stage + 1 < len(self.config.cells):
             keep = self.config.ops_kept[self.stage + 1]
             pruned = {cell: prune_candidates(self.candidates[cell], probs[cell], keep) for cell in CELL_TYPES}
@@ -244,6 +286,7 @@ class ProgressiveSearch:
         in_stage = self.model is not None and self.epoch < self.config.epochs
         return {
             "format": CHECKPOINT_FORMAT,
+            "world_size": self.cluster.world_size,
             "config": self.config.to_dict(),
             "stage": self.stage,
             "epoch": self.epoch,
@@ -256,6 +299,10 @@ class ProgressiveSearch:
         }
 
     def _save(self) -> None:
+        if self.model is not None:
+            distributed.broadcast_buffers(self.model)
+        if not self.cluster.main:
+            return
         self.run_dir.save_checkpoint(self.state())
         self.run_dir.write_jsonl("metrics.jsonl", self.metrics)
         self.run_dir.write_jsonl("alphas.jsonl", self.alpha_history)
@@ -266,6 +313,7 @@ class ProgressiveSearch:
         if state.get("format") != CHECKPOINT_FORMAT:
             raise RapdartsError(f"checkpoint in {self.run_dir.path} has format {state.get('format')}, expected "
                                 f"{CHECKPOINT_FORMAT}")
+        distributed.check_world_size(state.get("world_size", 1), f"search {self.run_dir.path}")
         self.stage, self.epoch = int(state["stage"]), int(state["epoch"])
         self.candidates = {cell: tuple(tuple(n) for n in state["candidates"][cell]) for cell in CELL_TYPES}
         history = state["history"]
@@ -282,8 +330,11 @@ class ProgressiveSearch:
     def run(self) -> SearchResult:
         """Run (or continue) the search to the end and write the final genotype and plots.
 
-        The run directory is locked meanwhile: a second process cannot write into it.
+        The run directory is locked meanwhile: a second process cannot write into it. In a
+        data-parallel job only rank 0 writes (and locks); the others compute alongside.
         """
+        if not self.cluster.main:
+            return self._run()
         with self.run_dir.claimed(), self.run_dir.log_to("search.log"):
             if self.resumed_from:
                 log.info("%s", self.resumed_from)
@@ -292,9 +343,11 @@ class ProgressiveSearch:
     def _run(self) -> SearchResult:
         c = self.config
         stages = len(c.cells)
-        self.run_dir.write_json("config.json", c.to_dict())
-        self.run_dir.write_json("environment.json", {**describe_environment(self.device), "seed": c.seed,
-                                                     "dataset": self.dataset_info})
+        if self.cluster.main:
+            self.run_dir.write_json("config.json", c.to_dict())
+            self.run_dir.write_json("environment.json", {
+                **describe_environment(self.device), "seed": c.seed, "dataset": self.dataset_info,
+                "distributed": self.cluster.describe(c.batch_size)})
         steps_per_epoch = len(Batches(self.train_data, c.batch_size, self.device))
         while self.stage < stages:
             if self.model is None:
@@ -317,6 +370,8 @@ class ProgressiveSearch:
                     self._save()
         final = self.stage_records[-1]["genotype"]
         genotype = Genotype.from_dict(final, "derived genotype")
+        if not self.cluster.main:
+            return SearchResult(genotype, self.run_dir.path, self.metrics)
         self.run_dir.write_json("genotype.json", genotype.to_dict())
         self._plot(genotype)
         for extension in self.extensions:
@@ -346,6 +401,8 @@ class ProgressiveSearch:
                                                          str(directory.file("config.json")))
         else:
             directory.load_checkpoint()  # the one-line error: no checkpoint, and no config to start from
+        distributed.cluster(config.device)  # a resumed data-parallel job joins its process group here
+        directory.read_only = not distributed.current().main
         runner = cls(config, directory, make_extensions(config), show_progress, on_step)
         if state is None:
             runner.resumed_from = (f"resuming {directory.path}: it stopped before its first checkpoint, so it starts "

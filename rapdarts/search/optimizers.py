@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from rapdarts.device import autocast
+from rapdarts.distributed import sum_gradients
 from rapdarts.schedules import set_lr
 from rapdarts.search.config import SearchConfig
 from rapdarts.search.loss import SearchLoss
@@ -53,19 +54,26 @@ class SearchOptimizers:
         """The weights' learning rate for the coming epoch (the alphas' is constant)."""
         set_lr(self.optimizer, lr)
 
-    def alpha_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One Adam step on the alphas; returns the objective's parts (detached)."""
+    def alpha_step(self, x: torch.Tensor, y: torch.Tensor, share: float = 1.0) -> dict[str, torch.Tensor]:
+        """One Adam step on the alphas; returns the objective's parts (detached).
+
+        ``share`` is this process's slice of the global batch in a data-parallel job: gradients are
+        summed across processes weighted by it (:func:`rapdarts.distributed.sum_gradients`). Cost
+        terms are functions of the alphas alone, identical on every process, so their gradient
+        comes out once, unweighted (the shares sum to 1).
+        """
         with training_only(self.weights):
             self.arch_optimizer.zero_grad(set_to_none=True)
             with autocast(self.device, self.config.amp):
                 logits = self.model(x)
             loss, parts = self.loss(logits, y, self.model, with_terms=True)
             loss.backward()
+            sum_gradients(self.arch, share)
             nn.utils.clip_grad_norm_(self.arch, self.config.grad_clip)
             self.arch_optimizer.step()
         return parts
 
-    def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def weight_step(self, x: torch.Tensor, y: torch.Tensor, share: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on the weights; returns the (detached) loss and the number of correct predictions."""
         with training_only(self.arch):
             self.optimizer.zero_grad(set_to_none=True)
@@ -73,6 +81,7 @@ class SearchOptimizers:
                 logits = self.model(x)
             loss, _ = self.loss(logits, y, self.model, with_terms=False)
             loss.backward()
+            sum_gradients(self.weights, share)
             nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
             self.optimizer.step()
         return loss.detach(), (logits.argmax(1) == y).sum()

@@ -193,14 +193,38 @@ def load_genotype(name_or_path: str | Path) -> Genotype:
     return Genotype.from_json(contents, f"genotype file {path}")
 
 
-def random_genotype(rng: random.Random, ops: Sequence[str] | None = None, nodes: int = NODES) -> Genotype:
-    """A uniformly random valid cell pair: two distinct inputs per node, any op but ``none``."""
+def random_genotype(rng: random.Random, ops: Sequence[str] | None = None, nodes: int = NODES,
+                    op_weights: Sequence[float] | None = None) -> Genotype:
+    """A random valid cell pair: two distinct inputs per node, any op but ``none`` (uniformly, or drawn with
+    ``op_weights``, one per op)."""
     ops = [op for op in (ops or primitives()) if op != "none"]
     cells = []
     for _ in CELL_TYPES:
         edges = []
         for node in range(2, nodes + 2):
-            edges.extend((rng.choice(ops), source) for source in sorted(rng.sample(range(node), 2)))
+            edges.extend((rng.choices(ops, op_weights)[0] if op_weights else rng.choice(ops), source)
+                         for source in sorted(rng.sample(range(node), 2)))
         cells.append(edges)
     concat = tuple(range(2, nodes + 2))
     return Genotype(cells[0], concat, cells[1], concat)
+
+
+def single_op_genotype(op: str, nodes: int = NODES) -> Genotype:
+    """Both cells with ``op`` on every edge, each node reading the two nodes before it (the DARTS chain)."""
+    edges = [(op, source) for node in range(2, nodes + 2) for source in (node - 2, node - 1)]
+    concat = tuple(range(2, nodes + 2))
+    return Genotype(edges, concat, edges, concat)
+
+
+def varied_genotype(rng: random.Random, index: int, ops: Sequence[str] | None = None) -> Genotype:
+    """Random genotypes that cover the corners of the space: even ``index``, uniform over ops; odd, with op
+    weights drawn from a sparse Dirichlet (concentration 0.3), so one or two op types dominate the network.
+
+    A latency model fitted or judged only on uniform genotypes never sees the all-pool or all-conv
+    networks a budget pushes a search towards.
+    """
+    names = [op for op in (ops or primitives()) if op != "none"]
+    if index % 2 == 0:
+        return random_genotype(rng, names)
+    weights = [rng.gammavariate(0.3, 1.0) + 1e-9 for _ in names]
+    return random_genotype(rng, names, op_weights=weights)

@@ -44,6 +44,8 @@ class SweepOptions:
     workers: int | None = None
     backend: str = "local"
     ray_address: str | None = None
+    gpus_per_search: int = 1
+    """Each search a data-parallel job over this many GPUs (torchrun inside the worker)."""
 
 
 class Sweep:
@@ -68,7 +70,8 @@ class Sweep:
             return self._run(options or SweepOptions())
 
     def _run(self, options: SweepOptions) -> SweepResults:
-        workers = options.workers or (None if options.backend == "ray" else max(1, cuda_devices()))
+        workers = options.workers or (None if options.backend == "ray" else
+                                      max(1, cuda_devices() // options.gpus_per_search))
         threads = None if self.config.device.startswith("cuda") else max(1, (os.cpu_count() or 1) // (workers or 1))
         while True:
             todo = [s for s in self.plan["samples"] if s["index"] not in self.results.rows]
@@ -78,8 +81,9 @@ class Sweep:
                 by_dir = {str(self.directory.path / s["run"]): s for s in todo}
                 tasks = [(run_dir, sample_config(self.plan, s, threads)) for run_dir, s in by_dir.items()]
                 run_tasks(tasks, options.backend, workers, lambda summary: self._record(by_dir, summary),
-                          {"address": options.ray_address, "cpus_per_task": threads or 1}
-                          if options.backend == "ray" else None)
+                          {"address": options.ray_address, "cpus_per_task": threads or 1,
+                           "gpus_per_task": options.gpus_per_search} if options.backend == "ray"
+                          else {"gpus_per_task": options.gpus_per_search})
             if not self._refine():
                 break
         self.results.write()

@@ -89,6 +89,8 @@ class TrainConfig(SettingsRecord):
     deterministic: bool = setting(False, "deterministic torch algorithms: CUDA runs repeat bit for bit too (CPU runs "
                                   "already do, for the same seed, thread count and torch version)")
     channels_last: bool = setting(True, "channels_last memory format (faster depthwise convs on CPU and CUDA)")
+    sync_bn: bool = setting(False, "in a data-parallel job (torchrun) on GPUs: batch-norm statistics over the "
+                            "global batch (SyncBatchNorm) instead of each process's slice")
     profile: str = setting("paper", "named settings this config started from (informational)")
 
     def validate(self) -> TrainConfig:

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from rapdarts import distributed
 from rapdarts.costs.provider import CostProvider
 from rapdarts.data import Batches, DataShape, ImageData, balanced_subset, load_dataset
 from rapdarts.device import prepare_device
@@ -78,7 +79,13 @@ class Trainer:
         self.run_dir = run_dir
         self.show_progress = show_progress
         self.on_step = on_step
-        self.device = prepare_device(config.device, config.amp, config.threads, config.deterministic)
+        self.cluster = distributed.current()
+        distributed.check_batch(self.config.batch_size)
+        if self.config.sync_bn and self.cluster.distributed and not self.config.device.startswith("cuda"):
+            raise RapdartsError("--sync-bn needs CUDA devices: torch's SyncBatchNorm does not run on the CPU")
+        self.show_progress = show_progress and self.cluster.main
+        self.device = prepare_device(distributed.rank_device(config.device), config.amp, config.threads,
+                                     config.deterministic)
         if self.config.threads is None:  # record the thread count used: results depend on it
             self.config = dataclasses.replace(self.config, threads=torch.get_num_threads())
         self.providers = list(providers)
@@ -109,6 +116,8 @@ class Trainer:
         c = self.config
         torch.manual_seed(epoch_seed(c.seed, 0, -1))
         model = build_network(self.genotype, c, self.shape).to(self.device)
+        if c.sync_bn and self.cluster.distributed:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if c.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -121,9 +130,18 @@ class Trainer:
                        channels_last=self.config.channels_last)
 
     def evaluate(self) -> Evaluation:
-        """Loss and accuracy on the test split."""
-        return evaluate_classifier(self.model, self.test_data, self.config.batch_size, self.device,
-                                   self.config.channels_last, self.config.amp)
+        """Loss and accuracy on the test split (in a data-parallel job: each process its slice, with rank 0's
+        batch-norm statistics, the sums combined)."""
+        if not self.cluster.distributed:
+            return evaluate_classifier(self.model, self.test_data, self.config.batch_size, self.device,
+                                       self.config.channels_last, self.config.amp)
+        distributed.broadcast_buffers(self.model)
+        data = self.test_data.subset(torch.arange(len(self.test_data))[self.cluster.shard(len(self.test_data))])
+        part = evaluate_classifier(self.model, data, self.config.batch_size, self.device, self.config.channels_last,
+                                   self.config.amp) if len(data) else Evaluation(0.0, 0.0, 0)
+        loss_sum, correct, images = distributed.sum_values([part.loss * part.images, part.accuracy * part.images,
+                                                            part.images])
+        return Evaluation(loss_sum / images, correct / images, int(images))
 
     # ----------------------------------------------------------------- epochs
     def _run_epoch(self, bar: Any) -> dict[str, Any]:
@@ -141,24 +159,33 @@ class Trainer:
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
         for step, (x, y) in enumerate(self.batches().iterate(generator)):
-            loss, objective, hits = self.training_step.step(x, y)
+            distributed.inject_fault()
+            share = 1.0
+            if self.cluster.distributed:
+                part = self.cluster.shard(len(y))
+                x, y, share = x[part], y[part], len(y[part]) / len(y)
+            loss, objective, hits = self.training_step.step(x, y, share)
             loss_sum += loss * len(y)
             objective_sum += objective * len(y)
             correct += hits
             seen += len(y)
             bar.update(1)
+            distributed.check_synchronised(self.training_step.parameters, "weights")
             if self.on_step is not None:
                 self.on_step(self.epoch, step)
         train_seconds = time.perf_counter() - started
         test = self.evaluate()
+        losses, objectives, hits_sum, seen = distributed.sum_values(
+            [loss_sum.item(), objective_sum.item(), float(correct.item()), float(seen)])
         return {"epoch": self.epoch + 1, "lr": lr, "drop_path_prob": self.model.drop_path_prob,
-                "train_loss": loss_sum.item() / seen, "train_objective": objective_sum.item() / seen,
-                "train_acc": correct.item() / seen, "test_loss": test.loss, "test_acc": test.accuracy,
+                "train_loss": losses / seen, "train_objective": objectives / seen,
+                "train_acc": hits_sum / seen, "test_loss": test.loss, "test_acc": test.accuracy,
                 "train_seconds": train_seconds, "seconds": time.perf_counter() - started}
 
     # ----------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
-        return {"format": CHECKPOINT_FORMAT, "kind": CHECKPOINT_KIND, "config": self.config.to_dict(),
+        return {"format": CHECKPOINT_FORMAT, "kind": CHECKPOINT_KIND, "world_size": self.cluster.world_size,
+                "config": self.config.to_dict(),
                 "genotype": self.genotype.to_dict(), "genotype_source": self.genotype_source,
                 "shape": self.shape.to_dict(), "epoch": self.epoch, "model": self.model.state_dict(),
                 "optimizer": self.training_step.optimizer.state_dict(), "metrics": self.metrics}
@@ -166,6 +193,7 @@ class Trainer:
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint written by :meth:`state` (same genotype and data shape)."""
         where = self.run_dir.file(RunDirectory.CHECKPOINT)
+        distributed.check_world_size(state.get("world_size", 1), f"training {self.run_dir.path}")
         if DataShape.from_dict(state["shape"]) != self.shape:
             raise RapdartsError(f"checkpoint {where} was written for {DataShape.from_dict(state['shape']).describe()}, "
                                 f"but the dataset now gives {self.shape.describe()}")
@@ -175,6 +203,9 @@ class Trainer:
         self.metrics = list(state["metrics"])
 
     def _save(self) -> None:
+        distributed.broadcast_buffers(self.model)
+        if not self.cluster.main:
+            return
         self.run_dir.save_checkpoint(self.state())
         self.run_dir.write_jsonl("metrics.jsonl", self.metrics)
 
@@ -182,8 +213,11 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train (or continue) to the last epoch, then write the report and the plots.
 
-        The run directory is locked meanwhile: a second process cannot write into it.
+        The run directory is locked meanwhile: a second process cannot write into it. In a
+        data-parallel job only rank 0 writes (and locks), reports and exports.
         """
+        if not self.cluster.main:
+            return self._run()
         with self.run_dir.claimed(), self.run_dir.log_to("train.log"):
             if self.resumed_from:
                 log.info("%s", self.resumed_from)
@@ -191,14 +225,15 @@ class Trainer:
 
     def _run(self) -> TrainResult:
         c = self.config
-        self.run_dir.write_json("config.json", c.to_dict())
-        self.run_dir.write_json("genotype.json", self.genotype.to_dict())
-        self.run_dir.write_json("environment.json", {
-            **describe_environment(self.device), "seed": c.seed, "genotype_source": self.genotype_source,
-            "dataset": {"name": self.train_data.name, **self.shape.to_dict(), "train_images": len(self.train_data),
-                        "test_images": len(self.test_data)},
-            "cutout_pixels": self.cutout,
-        })
+        if self.cluster.main:
+            self.run_dir.write_json("config.json", c.to_dict())
+            self.run_dir.write_json("genotype.json", self.genotype.to_dict())
+            self.run_dir.write_json("environment.json", {
+                **describe_environment(self.device), "seed": c.seed, "genotype_source": self.genotype_source,
+                "dataset": {"name": self.train_data.name, **self.shape.to_dict(),
+                            "train_images": len(self.train_data), "test_images": len(self.test_data)},
+                "cutout_pixels": self.cutout, "distributed": self.cluster.describe(c.batch_size),
+            })
         steps_per_epoch = len(self.batches())
         with progress_bar(c.epochs * steps_per_epoch, "train", self.show_progress,
                           initial=self.epoch * steps_per_epoch) as bar:
@@ -211,6 +246,8 @@ class Trainer:
                 log.info("epoch %d/%d  lr %.4g  drop path %.3f  train acc %.3f loss %.3f  test acc %.3f loss %.3f  "
                          "(%.1fs)", self.epoch, c.epochs, row["lr"], row["drop_path_prob"], row["train_acc"],
                          row["train_loss"], row["test_acc"], row["test_loss"], row["seconds"])
+        if not self.cluster.main:
+            return TrainResult(self.run_dir.path, self.metrics, {})
         report = self._report()
         return TrainResult(self.run_dir.path, self.metrics, report)
 
@@ -246,12 +283,16 @@ class Trainer:
             genotype = Genotype.from_dict(directory.read_json("genotype.json"), str(directory.file("genotype.json")))
             source = (directory.read_json("environment.json").get("genotype_source", "")
                       if directory.file("environment.json").exists() else "")
+            distributed.cluster(config.device)
+            directory.read_only = not distributed.current().main
             trainer = cls(config, genotype, directory, providers_for(config), source, show_progress, on_step)
             trainer.resumed_from = (f"resuming {directory.path}: it stopped before its first checkpoint, so it "
                                     "starts again from the beginning")
             return trainer
         state = read_checkpoint(directory.path)
         config = TrainConfig.from_dict(state["config"], f"checkpoint config in {directory.path}")
+        distributed.cluster(config.device)  # a resumed data-parallel job joins its process group here
+        directory.read_only = not distributed.current().main
         genotype = Genotype.from_dict(state["genotype"], f"checkpoint genotype in {directory.path}")
         trainer = cls(config, genotype, directory, providers_for(config), state.get("genotype_source", ""),
                       show_progress, on_step)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from rapdarts.device import autocast
+from rapdarts.distributed import sum_gradients
 from rapdarts.schedules import set_lr
 from rapdarts.space.network import EvalNetwork
 
@@ -32,8 +33,13 @@ class TrainingStep:
     def set_lr(self, lr: float) -> None:
         set_lr(self.optimizer, lr)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One update on a batch; returns (detached) main cross-entropy, full objective, correct count."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, share: float = 1.0) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                 torch.Tensor]:
+        """One update on a batch; returns (detached) main cross-entropy, full objective, correct count.
+
+        ``share``: this process's slice of the global batch in a data-parallel job (gradients are
+        summed across processes weighted by it).
+        """
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             logits, aux_logits = self.model(x)
@@ -42,6 +48,7 @@ class TrainingStep:
         if aux_logits is not None:
             objective = loss + self.auxiliary_weight * nn.functional.cross_entropy(aux_logits.float(), y)
         objective.backward()
+        sum_gradients(self.parameters, share)
         nn.utils.clip_grad_norm_(self.parameters, self.grad_clip)
         self.optimizer.step()
         return loss.detach(), objective.detach(), (logits.argmax(1) == y).sum()
