@@ -13,6 +13,7 @@ candidate sets the search space allows (convolutions survive pruning), so they a
 
     python benchmarks/search_step.py                         # stages 1-3, 1 round: about 15 min on 2 cores
     python benchmarks/search_step.py --stages 1 --rounds 3   # the stage-1 target, 3 alternating rounds
+    python benchmarks/search_step.py --stages 1 --fast-dilated --memory-budget 2.5   # the fastest settings here
     python benchmarks/search_step.py --device cuda --amp --channels-last
 """
 
@@ -54,8 +55,11 @@ def _steps(args: argparse.Namespace, device):
     from rapdarts.search.optimizers import SearchOptimizers
     from rapdarts.space.supernet import SearchNetwork
 
-    model = SearchNetwork(16, 10, cells, candidates, candidates).to(device)
-    model.set_recompute(args.recompute == "on")
+    model = SearchNetwork(16, 10, cells, candidates, candidates, fast_dilated=args.fast_dilated).to(device)
+    if args.memory_budget is not None:
+        model.plan_recompute(args.memory_budget * 1e9, args.batch_size)
+    else:
+        model.set_recompute(args.recompute == "on")
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps = SearchOptimizers(model, SearchConfig(amp=args.amp, device=args.device, channels_last=args.channels_last))
@@ -105,6 +109,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="rapdarts: channels_last memory format")
     parser.add_argument("--recompute", choices=("on", "off"), default="on", help="rapdarts: recompute mixed ops")
+    parser.add_argument("--memory-budget", type=float, help="rapdarts: GB of mixed-op activations kept for backward "
+                        "(recompute the largest cells until the rest fit; overrides --recompute)")
+    parser.add_argument("--fast-dilated", action="store_true",
+                        help="rapdarts: stride-2 dilated convs as plain convs of the even pixels")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1, help="alternating baseline/rapdarts rounds per stage")
@@ -155,7 +163,8 @@ def main() -> None:
     device = torch.device(args.device)
     result = {"benchmark": "search_step", "machine": machine(device), "device": args.device,
               "batch_size": args.batch_size, "init_channels": 16, "threads": args.threads, "rounds": args.rounds,
-              "rapdarts_options": {"amp": args.amp, "channels_last": args.channels_last, "recompute": args.recompute},
+              "rapdarts_options": {"amp": args.amp, "channels_last": args.channels_last, "recompute": args.recompute,
+                                   "memory_budget_gb": args.memory_budget, "fast_dilated": args.fast_dilated},
               "memory": "cuda max allocated" if device.type == "cuda" else "peak RSS", "stages": rows}
 
     def describe(row: dict) -> str:
@@ -171,7 +180,7 @@ def main() -> None:
 
     summary = "; ".join(describe(row) for row in rows)
     summary += (f" [same run, {args.rounds} round(s); rapdarts amp={args.amp}, channels_last={args.channels_last}, "
-                f"recompute={args.recompute}]")
+                f"recompute={args.recompute}, memory_budget={args.memory_budget}, fast_dilated={args.fast_dilated}]")
     report("search_step", result, summary, write=not args.no_write)
 
 

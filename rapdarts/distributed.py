@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from rapdarts.errors import RapdartsError
+from rapdarts.lifetime import exit_with_parent
 
 CHECK_ENV = "RAPDARTS_CHECK_SYNC"
 """Set to 1 to assert after every step that all ranks hold identical parameters (debug mode; one small
@@ -74,6 +75,7 @@ class Cluster:
 
 SINGLE = Cluster()
 _current = SINGLE
+_tied_to_launcher = False
 
 
 def cluster(device: str = "auto") -> Cluster:
@@ -82,9 +84,12 @@ def cluster(device: str = "auto") -> Cluster:
     ``device`` picks the backend: NCCL for CUDA, gloo otherwise. On CUDA each rank takes the GPU
     ``LOCAL_RANK``.
     """
-    global _current
+    global _current, _tied_to_launcher
     if _current.distributed or "WORLD_SIZE" not in os.environ:
         return _current
+    if not _tied_to_launcher:  # torchrun gives each rank its own session: a kill -9 of it would leave ranks running
+        exit_with_parent()
+        _tied_to_launcher = True
     world_size = int(os.environ["WORLD_SIZE"])
     rank, local_rank = int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0))
     if world_size <= 1:

@@ -209,6 +209,24 @@ def _number(value: Any, kind: type) -> int | float:
     return float(value)
 
 
+def _in_unit(value: Any, units: dict[str, float] | None) -> Any:
+    """``"4GB"`` as ``4.0`` when the setting's unit is GB (``units`` maps each accepted suffix to its factor)."""
+    if not units or not isinstance(value, str):
+        return value
+    text = value.strip()
+    for suffix, factor in sorted(units.items(), key=lambda item: -len(item[0])):
+        if text.upper().endswith(suffix.upper()):
+            return _number(text[:len(text) - len(suffix)], float) * factor
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected a number with an optional unit ({', '.join(units)})") from None
+
+
+GIGABYTES = {"GB": 1.0, "G": 1.0, "MB": 1e-3, "M": 1e-3, "TB": 1e3}
+"""Suffixes accepted by settings measured in GB (``--memory-budget 4GB`` or ``512MB``)."""
+
+
 def _boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -251,7 +269,7 @@ def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
         if kind.startswith("int"):
             return _number(value, int)
         if kind.startswith("float"):
-            return _number(value, float)
+            return _number(_in_unit(value, f.metadata.get("units")), float)
         if not isinstance(value, str):
             raise ValueError("expected text")
         return value

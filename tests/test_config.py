@@ -74,3 +74,13 @@ def test_bad_values_and_keys_name_the_setting(tmp_path):
         load_config_file(tmp_path / "bad.json")
     with pytest.raises(RapdartsError, match="unknown profile"):
         profile_config("huge")
+
+
+def test_memory_budget_takes_units_and_excludes_a_fixed_recompute():
+    assert SearchConfig().updated({"memory_budget": "4GB"}).memory_budget == 4.0
+    assert SearchConfig().updated({"memory_budget": "512MB"}).memory_budget == pytest.approx(0.512)
+    assert SearchConfig().updated({"memory_budget": 2}).memory_budget == 2.0
+    with pytest.raises(RapdartsError, match="'memory_budget' got '4 parsecs': expected a number with an optional unit"):
+        SearchConfig().updated({"memory_budget": "4 parsecs"})
+    with pytest.raises(RapdartsError, match="--memory-budget decides which cells recompute, but --recompute is 'off'"):
+        SearchConfig().updated({"memory_budget": 4, "recompute": "off"}).validate()

@@ -104,3 +104,14 @@ def test_resume_after_sigkill_of_the_cli(tiny_search, tmp_path):
 def test_resume_of_a_directory_without_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(RapdartsError, match="has no checkpoint.pt"):
         resume(tmp_path)
+
+
+def test_a_memory_budget_changes_memory_not_decisions(tiny_search, tmp_path):
+    from rapdarts.cli import main
+
+    run = tmp_path / "lean"
+    assert main(["search", "--profile", "tiny", "--device", "cpu", "--no-progress", "--memory-budget", "1MB",
+                 "--run-dir", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["memory_budget"] == 0.001
+    assert load_genotype(run) == tiny_search.genotype  # every cell recomputed: same gradients, same search
+    assert _read_jsonl(run / "alphas.jsonl") == _read_jsonl(tiny_search.run_dir / "alphas.jsonl")

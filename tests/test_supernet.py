@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from rapdarts.space.ops import primitives
-from rapdarts.space.supernet import MixedOp, SearchNetwork
+from rapdarts.space.supernet import MixedOp, SearchNetwork, SubsampledDilatedConv
 
 ALL = tuple(primitives())
 
@@ -64,3 +64,49 @@ def test_pruned_candidates_build_smaller_edges():
     net = SearchNetwork(4, 10, 3, three, three, in_channels=1, image_size=(8, 8))
     assert net.alphas_normal.shape == (14, 3)
     assert all(len(m.ops) == 3 for m in net.modules() if isinstance(m, MixedOp))
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("size", [8, 9])
+def test_subsampled_dilated_conv_is_the_strided_dilated_conv(kernel, size):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 4, kernel, 2, kernel - 1, 2, groups=4, bias=False)
+    fast = SubsampledDilatedConv.sharing(conv)
+    assert fast.weight is conv.weight  # one parameter: the optimiser and state dict see no change
+    x = torch.randn(2, 4, size, size, requires_grad=True)
+    slow_out, fast_out = conv(x), fast(x)
+    assert torch.equal(slow_out, fast_out)
+    grad = torch.randn_like(slow_out)
+    slow_grads = torch.autograd.grad(slow_out, (x, conv.weight), grad)
+    fast_grads = torch.autograd.grad(fast_out, (x, fast.weight), grad)
+    for slow, quick in zip(slow_grads, fast_grads):
+        assert torch.allclose(slow, quick, atol=1e-5)
+
+
+def test_fast_dilated_network_has_the_same_parameters_and_outputs():
+    torch.manual_seed(0)
+    plain = SearchNetwork(4, 10, 3, _all_candidates(), _all_candidates(), in_channels=1, image_size=(8, 8))
+    fast = SearchNetwork(4, 10, 3, _all_candidates(), _all_candidates(), in_channels=1, image_size=(8, 8),
+                         fast_dilated=True)
+    assert plain.state_dict().keys() == fast.state_dict().keys()  # checkpoints load either way
+    fast.load_state_dict(plain.state_dict())
+    replaced = [m for m in fast.modules() if isinstance(m, SubsampledDilatedConv)]
+    reductions = sum(cell.spec.reduction for cell in fast.cells)
+    strided_edges = 2 * 4  # in a reduction cell, each of the 4 nodes reads both cell inputs with stride 2
+    assert len(replaced) == reductions * strided_edges * 2  # dil_conv_3x3 and dil_conv_5x5 on each
+    x = torch.randn(4, 1, 8, 8)
+    assert torch.equal(plain.eval()(x), fast.eval()(x))
+
+
+def test_memory_budget_recomputes_the_largest_cells_first():
+    net = SearchNetwork(4, 10, 5, _all_candidates(), _all_candidates(), in_channels=3, image_size=(16, 16))
+    sizes = [cell.activation_bytes(8) for cell in net.cells]
+    assert sizes[0] > sizes[-1] > 0  # later cells hold smaller maps
+    assert net.plan_recompute(sum(sizes), 8) == [False] * 5  # everything fits: nothing recomputed
+    assert net.plan_recompute(0, 8) == [True] * 5
+    plan = net.plan_recompute(sum(sizes) - 1, 8)
+    assert plan == [i == max(range(5), key=sizes.__getitem__) for i in range(5)]
+    kept = sum(size for size, on in zip(sizes, plan) if not on)
+    assert kept <= sum(sizes) - 1
+    recomputing = [m.recompute for m in net.cells[plan.index(True)].modules() if isinstance(m, MixedOp)]
+    assert recomputing and all(recomputing)

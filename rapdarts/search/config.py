@@ -19,6 +19,7 @@ from rapdarts.errors import RapdartsError
 from rapdarts.settings import (
     DATASETS,
     DEVICES,
+    GIGABYTES,
     SettingsRecord,
     above,
     at_least,
@@ -121,6 +122,13 @@ class SearchConfig(SettingsRecord):
     recompute: str = setting("auto", "recompute mixed-op activations in backward (on, off, auto): ~4x less memory "
                              "for ~25% more time on large inputs; auto turns it on when the first cell's "
                              "activations exceed 2**20 values per tensor (batch x C x H x W)", domain=one_of(RECOMPUTE))
+    memory_budget: float | None = setting(None, "GB the mixed ops may keep for backward; cells are recomputed in "
+                                          "backward, largest first, until the rest fits (overrides the auto "
+                                          "rule of --recompute; peak memory is about this plus the network, data "
+                                          "and libraries); 4, 4GB or 512MB", domain=above(0), units=GIGABYTES)
+    fast_dilated: bool = setting(False, "compute stride-2 dilated convs (reduction cells) as plain convs of the even "
+                                 "pixels: same values, 3-9x faster on CPU, but gradients differ in the last bits, so "
+                                 "a search is not bit-identical to one without it and may end in another genotype")
     profile: str = setting("paper", "named settings this config started from (informational)")
 
     def validate(self) -> SearchConfig:
@@ -154,6 +162,9 @@ class SearchConfig(SettingsRecord):
                                 f"{self.warmup_epochs})")
         if self.recompute not in ("auto", "on", "off"):
             raise RapdartsError(f"recompute {self.recompute!r}: choose auto, on or off")
+        if self.memory_budget is not None and self.recompute != "auto":
+            raise RapdartsError(f"--memory-budget decides which cells recompute, but --recompute is "
+                                f"{self.recompute!r}: drop one of the two (or set --recompute auto)")
         if self.batch_size < 2:
             raise RapdartsError("batch_size must be at least 2 (batch norm needs two samples)")
         if not 0.0 < self.train_portion < 1.0:

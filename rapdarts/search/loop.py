@@ -117,8 +117,14 @@ class ProgressiveSearch:
         torch.manual_seed(epoch_seed(c.seed, self.stage, -1))
         model = SearchNetwork(c.init_channels, self.train_data.num_classes, c.cells[self.stage],
                               self.candidates["normal"], self.candidates["reduce"], self.train_data.in_channels,
-                              self.train_data.image_size)
-        model.set_recompute(self._recompute)
+                              self.train_data.image_size, fast_dilated=c.fast_dilated)
+        if c.memory_budget is not None and c.recompute == "auto":
+            rank_batch = self.cluster.shard(c.batch_size)
+            recomputed = model.plan_recompute(c.memory_budget * 1e9, rank_batch.stop - rank_batch.start)
+            log.debug("stage %d: recomputing cells %s to keep mixed-op activations under %g GB", self.stage + 1,
+                      [i for i, on in enumerate(recomputed) if on], c.memory_budget)
+        else:
+            model.set_recompute(self._recompute)
         model = model.to(self.device)
         if self._channels_last:
             model = model.to(memory_format=torch.channels_last)

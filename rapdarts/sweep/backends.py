@@ -14,14 +14,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from rapdarts.errors import RapdartsError
+from rapdarts.lifetime import exit_with_parent
 
 log = logging.getLogger("rapdarts")
 
@@ -103,35 +102,9 @@ def cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _exit_with_parent() -> None:
-    """End this worker when the process that started it dies, however it dies.
-
-    On Linux the kernel sends SIGTERM on the parent's death (``PR_SET_PDEATHSIG``); elsewhere, and as
-    a second line, a daemon thread notices the parent is gone (the worker is re-parented) and exits.
-    A worker left running would go on writing into a run directory a resumed sweep runs again.
-    """
-    parent = os.getppid()
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="rapdarts-parent-watch").start()
-
-
 def _init_worker(devices: Any) -> None:
     """Give a local worker process its GPUs (before CUDA is initialised in it) and tie its life to the parent's."""
-    _exit_with_parent()
+    exit_with_parent()
     device = devices.get()
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(device)
