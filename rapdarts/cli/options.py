@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 import click
 
 from rapdarts.device import resolve_device
-from rapdarts.errors import RapdartsError
+from rapdarts.errors import Interrupted, RapdartsError
 from rapdarts.paths import check_output
+from rapdarts.progress import logs_above_bars
 from rapdarts.settings import load_config_file
 
 Config = TypeVar("Config")
+T = TypeVar("T")
 
 
 def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -175,3 +177,12 @@ def run_directory_options(resume_help: str) -> Callable[[Callable], Callable]:
                      help="Exact (new or empty) directory for this run."),
         click.option("--resume", "resume_dir", metavar="RUN_DIR", help=resume_help),
         click.option("--progress/--no-progress", default=True, help="Show progress bars."))
+
+
+def run_resumably(run: Callable[[], T], command: str, run_dir: Any) -> T:
+    """``run()`` with log lines kept above the progress bars; Ctrl-C names the exact command that resumes it."""
+    try:
+        with logs_above_bars():
+            return run()
+    except KeyboardInterrupt:
+        raise Interrupted(f"rapdarts {command} --resume {run_dir}") from None

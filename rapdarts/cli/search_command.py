@@ -18,10 +18,10 @@ from rapdarts.cli.options import (
     parse_costs,
     plugin_options,
     run_directory_options,
+    run_resumably,
     settings_options,
 )
-from rapdarts.errors import Interrupted, RapdartsError
-from rapdarts.progress import logs_above_bars
+from rapdarts.errors import RapdartsError
 from rapdarts.search.config import PROFILE_HELP, PROFILES, SearchConfig, profile_config
 from rapdarts.search.loop import SearchResult
 
@@ -83,10 +83,6 @@ def search_command(profile: str, config_file: str | None, cost_items: tuple[str,
         log.info("profile %s (%s); dataset %s; device %s", config.profile, PROFILE_NOTES.get(config.profile, ""),
                  config.dataset, runner.device)
         log.info("run directory %s", runner.run_dir.path)
-    try:
-        with logs_above_bars():
-            result = runner.run()
-    except KeyboardInterrupt:
-        raise Interrupted(f"rapdarts search --resume {runner.run_dir.path}") from None
+    result = run_resumably(runner.run, "search", runner.run_dir.path)
     if distributed.current().main:  # the other ranks of a data-parallel job stay silent
         _report(result)

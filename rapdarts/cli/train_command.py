@@ -17,11 +17,11 @@ from rapdarts.cli.options import (
     parse_cost_options,
     plugin_options,
     run_directory_options,
+    run_resumably,
     settings_options,
 )
 from rapdarts.cli.search_command import PROFILE_NOTES
-from rapdarts.errors import Interrupted, RapdartsError
-from rapdarts.progress import logs_above_bars
+from rapdarts.errors import RapdartsError
 from rapdarts.settings import load_config_file
 from rapdarts.space.genotype import load_genotype
 from rapdarts.train.checkpoint import run_kind
@@ -92,11 +92,7 @@ def train_command(source: str | None, profile: str, config_file: str | None, cos
                  config.profile, PROFILE_NOTES.get(config.profile, ""), config.dataset, len(trainer.train_data),
                  len(trainer.test_data), trainer.device)
         log.info("run directory %s", trainer.run_dir.path)
-    try:
-        with logs_above_bars():
-            result = trainer.run()
-    except KeyboardInterrupt:
-        raise Interrupted(f"rapdarts train --resume {trainer.run_dir.path}") from None
+    result = run_resumably(trainer.run, "train", trainer.run_dir.path)
     if distributed.current().main:  # the other ranks of a data-parallel job stay silent
         click.echo(format_report(result.report))
         click.echo(f"Run directory: {result.run_dir}")

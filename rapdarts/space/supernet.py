@@ -169,6 +169,11 @@ class SearchCell(nn.Module):
             for (_, source), names in zip(self.edges, candidates, strict=True)
         )
 
+    def set_recompute(self, enabled: bool) -> None:
+        """Recompute this cell's mixed-op activations in backward (or keep them)."""
+        for mixed in self.mixed_ops:
+            mixed.recompute = enabled
+
     def activation_bytes(self, batch: int, bytes_per_value: int = 4) -> int:
         """Roughly what this cell's mixed ops keep for backward without recomputation.
 
@@ -241,9 +246,8 @@ class SearchNetwork(nn.Module):
 
     def set_recompute(self, enabled: bool) -> None:
         """Trade compute for memory by recomputing mixed-op activations in backward."""
-        for module in self.modules():
-            if isinstance(module, MixedOp):
-                module.recompute = enabled
+        for cell in self.cells:
+            cell.set_recompute(enabled)
 
     def plan_recompute(self, budget_bytes: float, batch: int) -> list[bool]:
         """Recompute the cells with the most activations first, until the others' fit in ``budget_bytes``.
@@ -260,9 +264,7 @@ class SearchNetwork(nn.Module):
             recompute[index] = True
             kept -= sizes[index]
         for cell, enabled in zip(self.cells, recompute):
-            for module in cell.modules():
-                if isinstance(module, MixedOp):
-                    module.recompute = enabled
+            cell.set_recompute(enabled)
         return recompute
 
     def set_skip_dropout(self, p: float) -> None:
