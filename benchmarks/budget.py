@@ -142,12 +142,21 @@ def latency_series(args: argparse.Namespace) -> None:
                          "predicted_ms": summary["final"], "measured_in_search_ms": summary["measured"]})
     # Every final network timed again, independently, after all searches: together, in interleaved rounds of
     # fresh sessions (as validate-latency times networks), so that they share the machine's state.
+    # Done twice: how far two re-timings of the same networks disagree says how precise any verdict can be here.
+    # With the same sessions as the search's own measurement; the table's reference network, timed among them,
+    # says how far the machine has moved since the table was profiled.
+    import dataclasses
+
+    from rapdarts.latency.measure import BUDGET_SESSIONS
     from rapdarts.space.genotype import Genotype
 
-    # Done twice: how far two re-timings of the same networks disagree says how precise any verdict can be here.
+    settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, BUDGET_SESSIONS))
     finals = [(str(i), Genotype.from_dict(run["genotype"])) for i, run in enumerate(runs)]
-    retimed = measure_networks(finals, target, table.settings)
-    again = measure_networks(finals, target, table.settings, seed=1)
+    reference = table.header["reference"]
+    finals.append(("reference", Genotype.from_dict(reference["genotype"])))
+    retimed = measure_networks(finals, target, settings)
+    again = measure_networks(finals, target, settings, seed=1)
+    drift = [timings["reference"].median_ms / reference["median_ms"] for timings in (retimed, again)]
     for i, run in enumerate(runs):
         run["retimed_ms"] = retimed[str(i)].median_ms
         run["retimed_again_ms"] = again[str(i)].median_ms
@@ -165,7 +174,7 @@ def latency_series(args: argparse.Namespace) -> None:
               "retiming_disagreement_max": max(abs(r["retimed_again_ms"] / r["retimed_ms"] - 1) for r in runs),
               "in_search_vs_retimed_max": max(abs(r["retimed_ms"] / r["measured_in_search_ms"] - 1) for r in runs
                                               if r["measured_in_search_ms"]),
-              "seconds": time.perf_counter() - started, "root": str(root)}
+              "reference_now_vs_profile": drift, "seconds": time.perf_counter() - started, "root": str(root)}
     summary = "; ".join(f"B={entry['budget_ms']:.3f} ms: re-timed at " +
                         ", ".join(f"{100 * x:.1f}%" for x in entry["retimed_shares"]) + " of B"
                         for entry in per_budget)
@@ -174,7 +183,9 @@ def latency_series(args: argparse.Namespace) -> None:
     summary += (f"; {result['in_band']}/{len(runs)} in [0.90 B, B] re-timed ({in_search}/{len(runs)} as measured at "
                 f"the end of the search); two re-timings of the same networks differ by up to "
                 f"{100 * result['retiming_disagreement_max']:.1f}%, re-timing and in-search by up to "
-                f"{100 * result['in_search_vs_retimed_max']:.1f}% (floor {floor:.3f} ms, unconstrained "
+                f"{100 * result['in_search_vs_retimed_max']:.1f}%; the table's reference network re-timed at "
+                f"{100 * drift[0]:.1f}% and {100 * drift[1]:.1f}% of its profile-time figure (floor {floor:.3f} ms, "
+                f"unconstrained "
                 f"{unconstrained:.3f} ms); {result['seconds'] / 60:.0f} min")
     report("budget", result, summary, write=not args.no_write)
 

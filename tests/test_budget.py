@@ -218,6 +218,43 @@ def test_a_budget_measured_over_is_repaired_until_it_measures_under():
     status = budget_summary([], penalty.budgets, penalty.repair, "a fake timer")
     assert status["budgets"]["params"]["judged_on"] == "measured" and status["budgets"]["params"]["meets"]
     assert status["timing"] == "a fake timer"
+    # only a figure in the window is confirmed by a second timing
+    assert len(attempts[0]["timings"]) == 1 and len(attempts[1]["timings"]) == 2
+
+
+def test_a_lucky_timing_in_the_window_is_not_accepted_until_confirmed():
+    """The first timing of a network over the window comes out 8% fast by chance, inside it; the confirming timing is
+    honest, their mean lies above the window, so the search repairs again instead of stopping on the lucky figure."""
+    ops = primitives()
+    candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
+    generator = torch.Generator().manual_seed(4)
+    probs = {cell: torch.softmax(torch.randn(EDGES, len(ops), generator=generator), -1) for cell in candidates}
+    genotype = derive_genotype(candidates, probs)
+    params = discover_providers().get("params")
+    calls = []
+
+    def timer(network, target):
+        calls.append(network)
+        luck = 0.92 if len(calls) == 1 else 1.0
+        return luck * 1.1 * genotype_costs(network, [params], target)["params"]
+
+    config = profile_config("tiny").updated({"budgets": {"params": "1.8M"}})
+    penalty = BudgetPenalty(config, discover_providers(), timers={"params": timer}, timing_note="a fake timer")
+    penalty.prepare(DIGITS)
+    final = penalty.final_genotype(_Probabilities(probs), candidates, genotype)
+    first, *rest = penalty.repair["attempts"]
+    lucky, honest = first["timings"]
+    assert 0.905 * 1.8e6 <= lucky["params"] <= 0.955 * 1.8e6 < honest["params"]
+    assert first["measured"]["params"] == pytest.approx((lucky["params"] + honest["params"]) / 2)
+    assert first["measured"]["params"] > 0.955 * 1.8e6
+    assert rest and penalty.repair["measured"]["params"] == pytest.approx(timer(final, penalty.target))
+    assert 0.905 * 1.8e6 <= penalty.repair["measured"]["params"] <= 0.955 * 1.8e6
+    pooled = {}  # an architecture the repair proposes again is judged on all its timings, not on the newest alone
+    for attempt in penalty.repair["attempts"]:
+        earlier = pooled.setdefault(json.dumps(attempt["genotype"], sort_keys=True), [])
+        assert attempt["timings"][:len(earlier)] == earlier and len(attempt["timings"]) > len(earlier)
+        earlier[:] = attempt["timings"]
+    assert len(penalty.repair["attempts"]) > len(pooled)  # here the repair came back to one of them
 
 
 def test_the_search_lands_in_the_band_of_its_budget(budget_search):
