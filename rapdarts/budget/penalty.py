@@ -200,8 +200,8 @@ class BudgetPenalty(CostPenalty):
                 for position, op in enumerate(ops):
                     probs[cell][edge, names.index(op)] = float(stage_probs[edge, position])
 
-        def repaired(corrections: Mapping[str, float]) -> tuple[Genotype, list[dict[str, Any]]]:
-            bands = {name: self._band(name, corrections.get(name)) for name in self.budgets}
+        def repaired(aims: Mapping[str, Band]) -> tuple[Genotype, list[dict[str, Any]]]:
+            bands = {name: aims.get(name) or self._band(name) for name in self.budgets}
             return repair_genotype(genotype, space, probs, tables, bands, self.config.max_skip_connects)
 
         final, moves = self._measured(repaired) if self.timers else repaired({})
@@ -214,18 +214,40 @@ class BudgetPenalty(CostPenalty):
                      changes)
         return final
 
-    def _band(self, name: str, correction: float | None) -> Band:
-        """Where cost ``name`` should land, in the provider's unit; a measured cost's band is divided by the
-        measured/predicted ratio of the last architecture timed, so the prediction aims where the measurement must."""
+    def _band(self, name: str) -> Band:
+        """Where cost ``name`` should land, in the provider's unit, before anything was measured."""
         value = self.budgets[name].value
-        if correction is None and name not in self.timers:
+        if name not in self.timers:
             return Band((1 - self.config.budget_band) * value, value)
         low, high = MEASURED_BAND
-        return Band(low * value / (correction or 1.0), high * value / (correction or 1.0))
+        return Band(low * value, high * value)
 
-    def _measured(self, repaired: Callable[[Mapping[str, float]], tuple[Genotype, list[dict[str, Any]]]]
+    def _aim(self, name: str, attempts: Sequence[Mapping[str, Any]]) -> Band:
+        """Where the prediction of timed cost ``name`` should land so that the measurement lands in the band.
+
+        Once two architectures timed so far bracket the band's middle, the aim is interpolated between the nearest
+        pair and narrowed to half the band: measured/predicted differs by a few percent from one architecture to
+        the next, so a single ratio applied to the whole band can leave the repair alternating between a network
+        that measures under the window and one that measures over it. Until then, the band is divided by the
+        median measured/predicted ratio of the architectures timed."""
+        value = self.budgets[name].value
+        pairs = [(a["predicted"][name], a["measured"][name]) for a in attempts]
+        centre = MEASURED_CENTRE * value
+        below = [pair for pair in pairs if pair[1] < centre]
+        above = [pair for pair in pairs if pair[1] >= centre]
+        if below and above:
+            (p_low, m_low), (p_high, m_high) = max(below, key=lambda p: p[1]), min(above, key=lambda p: p[1])
+            if p_high > p_low and m_high > m_low:
+                aim = p_low + (centre - m_low) * (p_high - p_low) / (m_high - m_low)
+                half = aim * (MEASURED_BAND[1] - MEASURED_BAND[0]) / MEASURED_CENTRE / 4
+                return Band(aim - half, aim + half)
+        ratio = statistics.median(measured / predicted for predicted, measured in pairs)
+        low, high = MEASURED_BAND
+        return Band(low * value / ratio, high * value / ratio)
+
+    def _measured(self, repaired: Callable[[Mapping[str, Band]], tuple[Genotype, list[dict[str, Any]]]]
                   ) -> tuple[Genotype, list[dict[str, Any]]]:
-        """Repair, time, rescale the prediction by measured/predicted for that architecture, repeat, until every timed
+        """Repair, time, aim the prediction anew from what was measured (see :meth:`_aim`), repeat, until every timed
         budget measures in :data:`MEASURED_ACCEPT` of its value (at most :data:`MEASURE_ATTEMPTS` times); then keep
         the attempt closest to the middle of the band among those measured under every budget.
 
@@ -234,11 +256,11 @@ class BudgetPenalty(CostPenalty):
         Stopping at the first lucky timing would favour networks that timed fast by chance, and those time slower
         when measured again (the re-timings of the latency series ran a few percent above the figure the search
         had stopped on)."""
-        corrections: dict[str, float] = {}
+        aims: dict[str, Band] = {}
         attempts = []
         timed: dict[str, list[dict[str, float]]] = {}  # every timing of each architecture, pooled when it comes back
         for _ in range(MEASURE_ATTEMPTS):
-            genotype, moves = repaired(corrections)
+            genotype, moves = repaired(aims)
             predicted = self.costs_of(genotype)
             timings = timed.setdefault(json.dumps(genotype.to_dict(), sort_keys=True), [])
             timings.append(self._time(genotype))
@@ -254,10 +276,7 @@ class BudgetPenalty(CostPenalty):
                 for name, value in measured.items()))
             if len(timings) > 1 and self._in_window(measured):
                 break
-            # measured/predicted of every architecture timed so far (the median: one timing can be a few percent
-            # off on a busy machine, and the architectures differ little)
-            corrections = {name: statistics.median(a["measured"][name] / a["predicted"][name] for a in attempts)
-                           for name in measured}
+            aims = {name: self._aim(name, attempts) for name in self.timers}
 
         def rank(attempt: dict[str, Any]) -> tuple[bool, float]:  # under every budget first, then nearest the middle
             shares = [m / self.budgets[n].value for n, m in attempt["measured"].items()]
