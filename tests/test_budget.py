@@ -192,24 +192,34 @@ def test_repair_may_use_ops_pruned_before_the_last_stage():
     assert extension.repair["before"]["params"] > 1.4e6
 
 
+def _random_derivation(seed: int):
+    """Candidates with every op on every edge, random architecture probabilities and the genotype they derive."""
+    ops = primitives()
+    candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
+    generator = torch.Generator().manual_seed(seed)
+    probs = {cell: torch.softmax(torch.randn(EDGES, len(ops), generator=generator), -1) for cell in candidates}
+    return candidates, probs, derive_genotype(candidates, probs)
+
+
+def _timed_penalty(budget: str = "1.8M", timer=None) -> BudgetPenalty:
+    config = profile_config("tiny").updated({"budgets": {"params": budget}})
+    penalty = BudgetPenalty(config, discover_providers(), timers={"params": timer}, timing_note="a fake timer")
+    penalty.prepare(DIGITS)
+    return penalty
+
+
 def test_a_budget_measured_over_is_repaired_until_it_measures_under():
     """The final genotype is predicted in its band but a (fake) timer measures 10% more: repaired until it measures
     within [0.905, 0.955] of the budget, judged on the measurement."""
     from rapdarts.budget.summary import budget_summary
 
-    ops = primitives()
-    candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
-    generator = torch.Generator().manual_seed(4)
-    probs = {cell: torch.softmax(torch.randn(EDGES, len(ops), generator=generator), -1) for cell in candidates}
-    genotype = derive_genotype(candidates, probs)
+    candidates, probs, genotype = _random_derivation(4)
     params = discover_providers().get("params")
 
     def timer(network, target):
         return 1.1 * genotype_costs(network, [params], target)["params"]
 
-    config = profile_config("tiny").updated({"budgets": {"params": "1.8M"}})
-    penalty = BudgetPenalty(config, discover_providers(), timers={"params": timer}, timing_note="a fake timer")
-    penalty.prepare(DIGITS)
+    penalty = _timed_penalty("1.8M", timer)
     final = penalty.final_genotype(_Probabilities(probs), candidates, genotype)
     attempts = penalty.repair["attempts"]
     assert len(attempts) == 2 and attempts[0]["measured"]["params"] > 0.955 * 1.8e6  # predicted in band, measured over
@@ -225,11 +235,7 @@ def test_a_budget_measured_over_is_repaired_until_it_measures_under():
 def test_a_lucky_timing_in_the_window_is_not_accepted_until_confirmed():
     """The first timing of a network over the window comes out 8% fast by chance, inside it; the confirming timing is
     honest, their mean lies above the window, so the search repairs again instead of stopping on the lucky figure."""
-    ops = primitives()
-    candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
-    generator = torch.Generator().manual_seed(4)
-    probs = {cell: torch.softmax(torch.randn(EDGES, len(ops), generator=generator), -1) for cell in candidates}
-    genotype = derive_genotype(candidates, probs)
+    candidates, probs, genotype = _random_derivation(4)
     params = discover_providers().get("params")
     calls = []
 
@@ -238,9 +244,7 @@ def test_a_lucky_timing_in_the_window_is_not_accepted_until_confirmed():
         luck = 0.92 if len(calls) == 1 else 1.0
         return luck * 1.1 * genotype_costs(network, [params], target)["params"]
 
-    config = profile_config("tiny").updated({"budgets": {"params": "1.8M"}})
-    penalty = BudgetPenalty(config, discover_providers(), timers={"params": timer}, timing_note="a fake timer")
-    penalty.prepare(DIGITS)
+    penalty = _timed_penalty("1.8M", timer)
     final = penalty.final_genotype(_Probabilities(probs), candidates, genotype)
     first, *rest = penalty.repair["attempts"]
     lucky, honest = first["timings"]
@@ -255,13 +259,6 @@ def test_a_lucky_timing_in_the_window_is_not_accepted_until_confirmed():
         assert attempt["timings"][:len(earlier)] == earlier and len(attempt["timings"]) > len(earlier)
         earlier[:] = attempt["timings"]
     assert len(penalty.repair["attempts"]) > len(pooled)  # here the repair came back to one of them
-
-
-def _timed_penalty(budget: str = "1.8M", timer=None) -> BudgetPenalty:
-    config = profile_config("tiny").updated({"budgets": {"params": budget}})
-    penalty = BudgetPenalty(config, discover_providers(), timers={"params": timer}, timing_note="a fake timer")
-    penalty.prepare(DIGITS)
-    return penalty
 
 
 def test_the_aim_is_interpolated_once_two_timed_networks_bracket_the_band():
@@ -283,11 +280,7 @@ def test_networks_whose_measured_to_predicted_ratio_differs_still_land_in_the_wi
     percent off per architecture). Rescaling the band by one median ratio alternates here between networks that
     measure under the window and over it, six times over, and keeps one at 0.894 B; interpolating between the two
     nearest networks either side of the middle lands in the window on the third timing."""
-    ops = primitives()
-    candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
-    generator = torch.Generator().manual_seed(3)
-    probs = {cell: torch.softmax(torch.randn(EDGES, len(ops), generator=generator), -1) for cell in candidates}
-    genotype = derive_genotype(candidates, probs)
+    candidates, probs, genotype = _random_derivation(3)
     params = discover_providers().get("params")
 
     def timer(network, target):
