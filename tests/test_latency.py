@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import subprocess
 import sys
 
@@ -278,3 +279,22 @@ def test_flagship_workflow_size_and_latency_together(tmp_path, table_path, capsy
                  "--cost-option", f"latency.table={table_path}", "--measure"]) == 0
     out = capsys.readouterr().out
     assert "latency" in out and "measured" in out and "predicted" in out and "calibrated table" in out
+
+
+def test_a_latency_budget_through_the_cli_is_judged_on_the_measured_latency(tmp_path, table_path):
+    """With a table measured here, the search ends by timing its final network; the report judges that figure."""
+    budget = LatencyTable.load(table_path).predict(preset("PDARTS"), TARGET)
+    run = tmp_path / "run"
+    assert main(["search", "--profile", "tiny", "--device", "cpu", "--no-progress", "--epochs", "1",
+                 "--warmup-epochs", "0", "--run-dir", str(run), "--budget", f"latency={budget:.5f}ms",
+                 "--cost-option", f"latency.table={table_path}", "--target-channels", "4", "--target-cells", "5"]) == 0
+    summary = json.loads((run / "budgets.json").read_text())
+    entry = summary["budgets"]["latency"]
+    assert entry["judged_on"] == "measured" and entry["measured"] > 0
+    assert entry["meets"] == (entry["measured"] <= entry["budget"])
+    attempts = summary["repair"]["attempts"]
+    assert 1 <= len(attempts) <= 6 and all(attempt["timings"] for attempt in attempts)
+    final = json.loads((run / "genotype.json").read_text())
+    chosen = next(attempt for attempt in attempts if attempt["genotype"] == final)
+    assert entry["measured"] == chosen["measured"]["latency"]
+    assert entry["measured"] == pytest.approx(statistics.median(t["latency"] for t in chosen["timings"]))
