@@ -63,7 +63,7 @@ def _stage_errors(run: Path, target, provider, config) -> list[dict]:
     import torch
 
     from rapdarts.budget.derived_cost import derived_expected_cost
-    from rapdarts.costs import CostEvaluator, CostTable, expected_cost
+    from rapdarts.costs import CostCache, CostTable, expected_cost
 
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     alphas = [json.loads(line) for line in (run / "alphas.jsonl").read_text().splitlines()]
@@ -72,7 +72,7 @@ def _stage_errors(run: Path, target, provider, config) -> list[dict]:
         if index + 1 < len(metrics) and metrics[index + 1]["stage"] == row["stage"]:
             continue
         candidates = {cell: tuple(tuple(names) for names in edges) for cell, edges in snapshot["candidates"].items()}
-        table = CostTable.build(provider, target, candidates, CostEvaluator())
+        table = CostTable.build(provider, target, candidates, CostCache())
         values = {cell: torch.tensor(v) for cell, v in snapshot["alphas"].items()}
         actual = row["genotype_cost"]["params"]
         predicted = float(derived_expected_cost(values, table, candidates, config.budget_temperature,
@@ -101,12 +101,12 @@ def latency_series(args: argparse.Namespace) -> None:
 
     from rapdarts.api import search
     from rapdarts.budget.floor import cost_range
-    from rapdarts.costs.plugins import discover_providers
     from rapdarts.costs.target import Pricing
-    from rapdarts.deploy.ondevice import TimingSettings, cache_sizes
-    from rapdarts.latency.measure import measure_networks
-    from rapdarts.latency.profile import profile
+    from rapdarts.latency.maker import make_table
+    from rapdarts.latency.networks import measure_networks
     from rapdarts.latency.table import LatencyTable
+    from rapdarts.ondevice import TimingSettings, cache_sizes
+    from rapdarts.plugins.manager import discover_providers
     from rapdarts.search.config import profile_config
     from rapdarts.sweep.plan import dataset_shape
 
@@ -121,7 +121,7 @@ def latency_series(args: argparse.Namespace) -> None:
     target = Pricing.from_settings(base.to_dict()).eval_target(dataset_shape(base))
     table_path = Path(args.table) if args.table else root / "latency_table.json"
     if not args.table:
-        profile(target, table_path, TimingSettings(), progress=False)
+        make_table(target, table_path, TimingSettings(), progress=False)
     table = LatencyTable.load(table_path)
     options = {"latency.table": str(table_path)}
     base = base.updated({"cost_options": options})
@@ -147,7 +147,7 @@ def latency_series(args: argparse.Namespace) -> None:
     # says how far the machine has moved since the table was profiled.
     import dataclasses
 
-    from rapdarts.latency.measure import BUDGET_SESSIONS
+    from rapdarts.latency.lookup import BUDGET_SESSIONS
     from rapdarts.space.genotype import Genotype
 
     settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, BUDGET_SESSIONS))
@@ -199,9 +199,9 @@ def main() -> None:
     from common import machine, report
 
     from rapdarts.budget.floor import cost_range
-    from rapdarts.costs import CostEvaluator, genotype_costs
-    from rapdarts.costs.plugins import discover_providers
+    from rapdarts.costs import CostCache, genotype_costs
     from rapdarts.costs.target import Pricing
+    from rapdarts.plugins.manager import discover_providers
     from rapdarts.search.config import profile_config
     from rapdarts.space.genotype import Genotype
     from rapdarts.sweep.backends import run_tasks
@@ -217,7 +217,7 @@ def main() -> None:
     target = Pricing.from_settings(base.to_dict()).eval_target(dataset_shape(base))
     floor, ceiling = cost_range(provider, base.primitives, base.max_skip_connects, target)
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="budget-bench-"))
-    evaluator = CostEvaluator()
+    cache = CostCache()
 
     def run_all(named: dict[str, dict]) -> dict[str, float]:
         """Run searches (name -> config dict) two at a time; return each derived params cost."""
@@ -225,7 +225,7 @@ def main() -> None:
 
         def done(summary: dict) -> None:
             genotype = Genotype.from_dict(summary["genotype"])
-            costs[Path(summary["run_dir"]).name] = genotype_costs(genotype, [provider], target, evaluator)["params"]
+            costs[Path(summary["run_dir"]).name] = genotype_costs(genotype, [provider], target, cache)["params"]
 
         run_tasks([(str(root / name), config) for name, config in named.items()], "local", args.workers, done)
         return costs

@@ -7,6 +7,7 @@ import platform
 import resource
 import shlex
 import sys
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,36 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def machine(device: torch.device) -> str:
-    from rapdarts.environment import cpu_model
+    from rapdarts.runtime.environment import cpu_model
 
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
     return f"{cpu_model()}, {torch.get_num_threads()} threads (torch {torch.__version__}, {platform.machine()})"
+
+
+def timed_calls(steps: Mapping[str, Callable[[], Any]], repeats: int, warmup: int = 1,
+                device: torch.device | None = None, before: Callable[[], None] | None = None) -> dict[str, list[float]]:
+    """Seconds of each call of every step, ``warmup`` untimed rounds first, the steps interleaved in every round
+    (so a machine that slows down for a while slows them alike). On CUDA the device is synchronised around each
+    call; ``before`` runs before each timed call (a barrier across processes, say)."""
+    import time
+
+    def sync() -> None:
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for index in range(warmup + repeats):
+        for name, step in steps.items():
+            sync()
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            step()
+            sync()
+            if index >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
 
 
 def peak_rss_gb() -> float:

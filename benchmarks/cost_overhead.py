@@ -35,11 +35,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from common import machine, report
+    from common import machine, report, timed_calls
 
-    from rapdarts.costs import CostEvaluator, CostTable, ExpectedCost, TargetNetwork
-    from rapdarts.costs.plugins import discover_providers
+    from rapdarts.costs import CostCache, CostTable, ExpectedCost, TargetNetwork
     from rapdarts.data import DataShape
+    from rapdarts.plugins.manager import discover_providers
     from rapdarts.search.config import SearchConfig
     from rapdarts.search.loss import SearchLoss
     from rapdarts.search.optimizers import SearchOptimizers
@@ -57,11 +57,11 @@ def main() -> None:
     build = {}
     with tempfile.TemporaryDirectory() as cache:
         for phase in ("cold", "warm"):
-            evaluator = CostEvaluator(cache)
+            cache = CostCache(cache)
             start = time.perf_counter()
-            tables = [CostTable.build(p, target, candidates, evaluator) for p in providers]
-            evaluator.flush(providers)
-            build[phase] = {"seconds": time.perf_counter() - start, "computed": evaluator.computed}
+            tables = [CostTable.build(p, target, candidates, cache) for p in providers]
+            cache.flush(providers)
+            build[phase] = {"seconds": time.perf_counter() - start, "computed": cache.computed}
 
     torch.manual_seed(0)
     model = SearchNetwork(args.channels, 10, args.cells, candidates["normal"], candidates["reduce"],
@@ -74,21 +74,11 @@ def main() -> None:
     x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
 
-    def step(steps: SearchOptimizers) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+    def step(steps: SearchOptimizers) -> None:
         steps.alpha_step(x, y)
         steps.weight_step(x, y)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
 
-    step(plain), step(costed)  # warm-up
-    times = {"none": [], "costs": []}
-    for _ in range(args.repeats):
-        times["none"].append(step(plain))
-        times["costs"].append(step(costed))
+    times = timed_calls({"none": lambda: step(plain), "costs": lambda: step(costed)}, args.repeats, 1, device)
     # The term itself, timed alone, bounds the overhead independently of step-time noise.
     term_start = time.perf_counter()
     for _ in range(100):

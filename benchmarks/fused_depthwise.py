@@ -15,23 +15,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def _median_ms(step, repeats: int, warmup: int = 3) -> float:
-    times = []
-    for index in range(warmup + repeats):
-        start = time.perf_counter()
-        step().backward()
-        if index >= warmup:
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -43,7 +32,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    from common import machine, report
+    from common import machine, report, timed_calls
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -65,7 +54,9 @@ def main() -> None:
     rounds = []
     for index in range(args.rounds):
         order = ("separate", "fused") if index % 2 == 0 else ("fused", "separate")
-        rounds.append({name: _median_ms(separate if name == "separate" else fused, args.repeats) for name in order})
+        steps = {"separate": lambda: separate().backward(), "fused": lambda: fused().backward()}
+        times = timed_calls({name: steps[name] for name in order}, args.repeats, warmup=3)
+        rounds.append({name: 1000 * statistics.median(times[name]) for name in order})
     separate_ms = statistics.median(r["separate"] for r in rounds)
     fused_ms = statistics.median(r["fused"] for r in rounds)
     result = {"benchmark": "fused_depthwise", "machine": machine(torch.device("cpu")), "threads": args.threads,

@@ -32,19 +32,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def one_thread_count(threads: int, args: argparse.Namespace, work: Path) -> dict:
     from rapdarts.costs.target import TargetNetwork
-    from rapdarts.deploy.ondevice import TimingSettings
     from rapdarts.latency.lookup import LatencyLookup
-    from rapdarts.latency.profile import profile
+    from rapdarts.latency.maker import make_table
     from rapdarts.latency.table import LatencyTable
     from rapdarts.latency.validate import validate
+    from rapdarts.ondevice import TimingSettings
 
     settings = TimingSettings(intra_threads=threads)
     path = work / f"cifar_{threads}thread.json"
     start = time.perf_counter()
-    profile(TargetNetwork(), path, settings, networks=args.networks, progress=False)
+    make_table(TargetNetwork(), path, settings, networks=args.networks, progress=False)
     seconds = time.perf_counter() - start
     table = LatencyTable.load(path)
-    report = validate(LatencyLookup({"latency.table": str(path)}), TargetNetwork(), [], args.samples, seed=1)
+    report = validate(LatencyLookup(Path(path)), TargetNetwork(), [], args.samples, seed=1)
     return {"threads": threads, "profile_seconds": seconds, "table": str(path),
             "calibration_scales": table.calibration["scales"] if table.calibration else None,
             "profile_held_out": (table.calibration or {}).get("held_out"),
@@ -57,10 +57,10 @@ def one_thread_count(threads: int, args: argparse.Namespace, work: Path) -> dict
 def surrogate(work: Path) -> dict:
     from rapdarts.costs.target import TargetNetwork
     from rapdarts.data import DataShape
-    from rapdarts.deploy.ondevice import TimingSettings
-    from rapdarts.latency.profile import target_specs
+    from rapdarts.latency.maker import target_specs
     from rapdarts.latency.surrogate import LatencySurrogate, evaluate
     from rapdarts.latency.table import LatencyTable
+    from rapdarts.ondevice import TimingSettings
 
     table = LatencyTable.load(work / "cifar_1thread.json")
     unseen = {}
@@ -75,7 +75,7 @@ def surrogate(work: Path) -> dict:
 
 def profile_specs(specs: list, path: Path, settings) -> None:
     """A table of ``specs`` alone (no target, no calibration): for the surrogate's test set."""
-    from rapdarts.latency.profile import measure_overhead, measure_spec
+    from rapdarts.latency.maker import measure_overhead, measure_spec
     from rapdarts.latency.table import LatencyTable
 
     table = LatencyTable.empty(path, settings, 1, "float32", "benchmarks/latency_model.py")
@@ -99,7 +99,7 @@ def main() -> None:
     import torch
     from common import report
 
-    from rapdarts.deploy.ondevice import cache_sizes, device_name
+    from rapdarts.ondevice import cache_sizes, device_name
 
     torch.set_num_threads(1)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rapdarts-latency-"))

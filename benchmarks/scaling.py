@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def worker(args: argparse.Namespace) -> None:
     """One rank: build the network, take warm-up and timed steps on its shard, rank 0 prints the timings."""
     import torch
+    from common import timed_calls
 
-    from rapdarts import distributed
+    from rapdarts.runtime import distributed
 
     job = distributed.cluster(args.device)
     torch.set_num_threads(args.threads)
@@ -66,17 +66,7 @@ def worker(args: argparse.Namespace) -> None:
         def step() -> None:
             training.step(x, y, share)
 
-    times = []
-    for index in range(args.warmup + args.steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        distributed.barrier()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if index >= args.warmup:
-            times.append(time.perf_counter() - start)
+    times = timed_calls({"step": step}, args.steps, args.warmup, device, before=distributed.barrier)["step"]
     mine = [0.0] * job.world_size
     mine[job.rank] = statistics.median(times)
     slowest = distributed.sum_values(mine)  # every rank's median step; the job runs at the slowest

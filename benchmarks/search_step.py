@@ -24,7 +24,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,7 +68,7 @@ def _steps(args: argparse.Namespace, device):
 def measure(args: argparse.Namespace) -> dict:
     """One side at one stage, in this (fresh) process."""
     import torch
-    from common import peak_rss_gb
+    from common import peak_rss_gb, timed_calls
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -79,21 +78,9 @@ def measure(args: argparse.Namespace) -> dict:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
 
-    def timed(step) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step(x, y)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    alpha, weight = [], []
-    for repeat in range(args.warmup + args.repeats):
-        a, w = timed(alpha_step), timed(weight_step)
-        if repeat >= args.warmup:
-            alpha.append(a)
-            weight.append(w)
+    times = timed_calls({"alpha": lambda: alpha_step(x, y), "weight": lambda: weight_step(x, y)}, args.repeats,
+                        args.warmup, device)
+    alpha, weight = times["alpha"], times["weight"]
     memory = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else peak_rss_gb()
     return {"side": args.side, "stage": args.stage, "alpha_step_s": statistics.median(alpha),
             "weight_step_s": statistics.median(weight), "step_s": statistics.median(alpha) + statistics.median(weight),

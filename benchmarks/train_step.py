@@ -40,6 +40,7 @@ CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar1
 def measure_preset(name: str, args: argparse.Namespace) -> dict:
     """Median seconds of one training step of ``name``'s evaluation network, and images/s."""
     import torch
+    from common import timed_calls
 
     from rapdarts.space.genotype import preset
     from rapdarts.space.network import EvalNetwork, count_parameters
@@ -61,16 +62,7 @@ def measure_preset(name: str, args: argparse.Namespace) -> dict:
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for repeat in range(args.warmup + args.repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        steps.step(x, y)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if repeat >= args.warmup:
-            times.append(time.perf_counter() - start)
+    times = timed_calls({"step": lambda: steps.step(x, y)}, args.repeats, args.warmup, device)["step"]
     step = statistics.median(times)
     row = {"preset": name, "params": count_parameters(model).without_auxiliary, "step_s": step,
            "step_s_all": times, "images_per_s": args.batch_size / step}

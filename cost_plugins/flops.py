@@ -1,11 +1,12 @@
-"""``flops``: fvcore's multiply-add count of an op (:mod:`rapdarts.costs.flops`), as a plugin."""
+"""``flops``: fvcore's multiply-add count of an op (:func:`rapdarts.costs.flops.op_flops`), as a plugin."""
 
 from __future__ import annotations
 
-from rapdarts.costs.flops import flops_provider
-from rapdarts.hookspecs import hookimpl
+from rapdarts.costs.flops import VERSION, op_flops
+from rapdarts.plugins import CostProvider, hookimpl
 
 
 @hookimpl
 def rapdarts_cost_providers():
-    return [flops_provider()]
+    return [CostProvider("flops", "flops (multiply-adds)", "fvcore FlopCountAnalysis, one multiply-add = one flop",
+                         op_flops, VERSION, quantity="flops", order=1)]

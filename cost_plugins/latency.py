@@ -1,13 +1,13 @@
 """``latency``: an op's ONNX Runtime latency from a table measured on the target
 (:mod:`rapdarts.latency.lookup`), as a plugin. Options: ``--cost-option latency.table=FILE`` and the
-other ``latency.*`` keys that module documents."""
+other ``latency.*`` keys that module documents. Whole networks are measured the way the table was."""
 
 from __future__ import annotations
 
-from rapdarts.hookspecs import hookimpl
-from rapdarts.latency.lookup import latency_provider
+from rapdarts.latency.lookup import table_latency_provider
+from rapdarts.plugins import hookimpl
 
 
 @hookimpl
 def rapdarts_cost_providers(options):
-    return [latency_provider(options)]
+    return [table_latency_provider("latency", options, order=2)]

@@ -1,11 +1,12 @@
-"""``params``: the analytical parameter count of an op (:mod:`rapdarts.costs.params`), as a plugin."""
+"""``params``: the analytical parameter count of an op (:func:`rapdarts.costs.params.parameter_count`), as a plugin."""
 
 from __future__ import annotations
 
-from rapdarts.costs.params import params_provider
-from rapdarts.hookspecs import hookimpl
+from rapdarts.costs.params import VERSION, parameter_count
+from rapdarts.plugins import CostProvider, hookimpl
 
 
 @hookimpl
 def rapdarts_cost_providers():
-    return [params_provider()]
+    return [CostProvider("params", "parameters", "analytical parameter count (weights + affine BN)", parameter_count,
+                         VERSION, quantity="parameters", order=0)]

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from rapdarts.hookspecs import hookimpl
 from rapdarts.latency.surrogate import surrogate_provider
+from rapdarts.plugins import hookimpl
 
 
 @hookimpl
 def rapdarts_cost_providers(options):
-    return [surrogate_provider(options)]
+    return [surrogate_provider("surrogate", options, order=3)]

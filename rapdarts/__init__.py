@@ -6,15 +6,22 @@ below it (the order is enforced by import-linter; see ``[tool.importlinter]`` in
     cli          the command line: options -> configs -> the API below
     sweep        many searches with lambda drawn log-uniformly (the paper's procedure), local or on Ray
     api          search() / train() with everything a config asks for: providers, penalties, report costs
-    train        training a genotype, its report (error, size, costs, latency), checkpoints, comparisons
-    budget       budgets met in one search: dual ascent, derivation-aware cost, floor, repair
-    latency      latency lookup tables: profiling, calibration, surrogate, validation
-    costs | search   costs (op specs, plugins, tables, fixed-lambda penalty) | the P-DARTS search loop
-    deploy       ONNX export checked against torch, ONNX Runtime timing (torch-free on devices)
+    train        training a genotype, its report (error, size, costs, measured costs), checkpoints, comparisons
+    budget       budgets met in one search: dual ascent, derivation-aware cost, floor, repair, measured budgets
+    latency      latency lookup tables: making, calibration, whole-network timing, surrogate, validation
+    costs | search   op specs, cost tables, the cost cache, fixed lambdas | the P-DARTS search loop, derivation
+    plugins      the extension API: hookspecs, CostProvider and its capabilities, the pluggy manager,
+                 the search-extension protocol
+    deploy       ONNX export checked against torch
     space        ops, cell layout, genotypes, the supernet and the evaluation network
-    (base)       errors, settings, data, run directories, devices, seeds, schedules, evaluation, plots,
-                 the plugin hookspecs and the search-extension protocol
+    runtime      devices, data-parallel processes, seeds, schedules, the evaluation loop, progress,
+                 what every resumable run shares
+    storage | data | settings   run directories, atomic writes, locks, paths, caches, figures | datasets |
+                 typed settings records
+    (base)       errors, formatting, version, and ondevice: the torch-free ONNX Runtime timer and table
+                 writer that export-ops copies to devices and everything above reuses
 
+``rapdarts.hookspecs`` is :mod:`rapdarts.plugins.hookspecs` under the name plugin packages import.
 The public API is what ``__all__`` lists; everything else is an implementation detail.
 """
 
@@ -31,7 +38,7 @@ from rapdarts.api import (
 )
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
-from rapdarts.extensions import LossTerm, SearchExtension
+from rapdarts.plugins.extensions import LossTerm, SearchExtension
 from rapdarts.search import (
                           PROFILES,
                           ProgressiveSearch,

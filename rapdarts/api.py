@@ -12,20 +12,18 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rapdarts import distributed
 from rapdarts.budget.penalty import BudgetPenalty
 from rapdarts.costs.penalty import CostPenalty
-from rapdarts.costs.plugins import Providers, discover_providers
-from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.target import Pricing
-from rapdarts.extensions import SearchExtension
-from rapdarts.latency.measure import latency_timer
-from rapdarts.rundir import RunDirectory
+from rapdarts.plugins.extensions import SearchExtension
+from rapdarts.plugins.manager import Providers, discover_providers
+from rapdarts.plugins.provider import CostProvider
+from rapdarts.runtime import distributed
+from rapdarts.runtime.resumable import StepCallback, shared_run_directory
 from rapdarts.search.config import SearchConfig
-from rapdarts.search.loop import ProgressiveSearch, SearchResult, StepCallback
+from rapdarts.search.progressive import ProgressiveSearch, SearchResult
 from rapdarts.space.genotype import Genotype
 from rapdarts.train.config import TrainConfig
-from rapdarts.train.loop import StepCallback as TrainStepCallback
 from rapdarts.train.loop import Trainer, TrainResult
 from rapdarts.train.report import select_providers
 
@@ -46,11 +44,7 @@ def search_extensions(config: SearchConfig, providers: Providers) -> list[Search
     Unknown cost names, units that are not the provider's and conflicting settings fail here.
     """
     if config.budgets:
-        timers, note = {}, ""
-        if "latency" in config.budgets and config.budget_measure:
-            timer, note = latency_timer(config.cost_options)
-            timers = {"latency": timer} if timer is not None else {}
-        return [BudgetPenalty(config, providers, timers=timers, timing_note=note)]
+        return [BudgetPenalty(config, providers)]
     if config.costs:
         return [CostPenalty(config.costs, providers, Pricing.from_settings(config.to_dict()))]
     return []
@@ -67,7 +61,7 @@ def prepare_search(config: SearchConfig, run_dir: str | Path | None = None, runs
     distributed.cluster(config.device)  # joins the job when started by torchrun; a single process otherwise
     if extensions is None:
         extensions = search_extensions(config, providers_for(config, plugins))
-    directory = RunDirectory.new_shared(run_dir, runs_root, "search")
+    directory = shared_run_directory(run_dir, runs_root, "search")
     return ProgressiveSearch(config, directory, extensions, show_progress, on_step)
 
 
@@ -97,34 +91,34 @@ def resume(run_dir: str | Path, plugins: Iterable[object] = (), extensions: Sequ
 
 def report_providers(config: TrainConfig, plugins: Iterable[object] = ()) -> list[CostProvider]:
     """The providers a training report prices the network with (``report_costs``; empty: every one)."""
-    return select_providers(config.report_costs, providers_for(config, plugins))
+    return select_providers(config.report_costs, providers_for(config, plugins), config.cost_options)
 
 
 def prepare_training(config: TrainConfig, genotype: Genotype, run_dir: str | Path | None = None,
                      runs_root: str | Path = "runs", genotype_source: str = "", plugins: Iterable[object] = (),
-                     show_progress: bool = True, on_step: TrainStepCallback | None = None) -> Trainer:
+                     show_progress: bool = True, on_step: StepCallback | None = None) -> Trainer:
     """A training run ready to :meth:`~Trainer.run`: settings, data and report costs checked, nothing written."""
     distributed.cluster(config.device)  # joins the job when started by torchrun; a single process otherwise
-    directory = RunDirectory.new_shared(run_dir, runs_root, "train")
+    directory = shared_run_directory(run_dir, runs_root, "train")
     return Trainer(config, genotype, directory, report_providers(config, plugins), genotype_source, show_progress,
                    on_step)
 
 
 def train(config: TrainConfig, genotype: Genotype, run_dir: str | Path | None = None, runs_root: str | Path = "runs",
           genotype_source: str = "", plugins: Iterable[object] = (), show_progress: bool = True,
-          on_step: TrainStepCallback | None = None) -> TrainResult:
+          on_step: StepCallback | None = None) -> TrainResult:
     """Train ``genotype``; ``run_dir`` defaults to a new ``train-...`` directory under ``runs_root``."""
     return prepare_training(config, genotype, run_dir, runs_root, genotype_source, plugins, show_progress,
                             on_step).run()
 
 
 def load_resumable_training(run_dir: str | Path, plugins: Iterable[object] = (), show_progress: bool = True,
-                            on_step: TrainStepCallback | None = None) -> Trainer:
+                            on_step: StepCallback | None = None) -> Trainer:
     """The interrupted training run in ``run_dir``, restored from its last epoch-end checkpoint."""
     return Trainer.resumed(run_dir, lambda config: report_providers(config, plugins), show_progress, on_step)
 
 
 def resume_training(run_dir: str | Path, plugins: Iterable[object] = (), show_progress: bool = True,
-                    on_step: TrainStepCallback | None = None) -> TrainResult:
+                    on_step: StepCallback | None = None) -> TrainResult:
     """Continue an interrupted training run; a finished one only rewrites its report and plots."""
     return load_resumable_training(run_dir, plugins, show_progress, on_step).run()

@@ -9,9 +9,17 @@ import torch
 
 from rapdarts.api import search
 from rapdarts.search.config import SearchConfig, profile_config
-from rapdarts.search.loop import SearchResult
+from rapdarts.search.progressive import SearchResult
 
-CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset"
+SLOW_FIXTURES = {"tiny_search", "tiny_training", "budget_search", "two_rank_search", "table_path"}
+"""Shared fixtures that run a real search, training or profile: every test using one is in the slow tier."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Two tiers (as timm's tests have): ``-m "not slow"`` for a quick loop while developing, everything in CI."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 TEST_THREADS = 2
@@ -52,11 +60,30 @@ def tiny_search(tmp_path_factory: pytest.TempPathFactory) -> SearchResult:
     return search(config, run_dir=tmp_path_factory.mktemp("tiny-search"), show_progress=False)
 
 
+def write_image_folder(root: Path, per_class: int = 8, classes: int = 3, size: int = 32) -> Path:
+    """A small ImageFolder tree (``root/train/CLASS/*.png``, ``root/test/...``) of real images: scikit-learn's
+    handwritten digits, upscaled to ``size`` pixels and coloured, so no test depends on files outside the clone."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for split, offset in (("train", 0), ("test", per_class)):
+        for label in range(classes):
+            folder = root / split / f"digit{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            images = digits.images[digits.target == label][offset:offset + per_class]
+            for index, image in enumerate(images):
+                grey = np.kron(image / 16.0, np.ones((size // 8, size // 8)))
+                rgb = np.stack([grey, grey[::-1], 1 - grey], axis=-1)
+                Image.fromarray((255 * rgb).astype(np.uint8)).save(folder / f"{index}.png")
+    return root
+
+
 @pytest.fixture(scope="session")
-def cifar_subset() -> Path:
-    if not (CIFAR_SUBSET / "train").is_dir():
-        pytest.skip(f"CIFAR-10 subset not found at {CIFAR_SUBSET}")
-    return CIFAR_SUBSET
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ImageFolder dataset of 3 classes, 8 training and 8 test images each, 32x32 RGB."""
+    return write_image_folder(tmp_path_factory.mktemp("image-folder"))
 
 
 TINY_TRAIN = ["--profile", "tiny", "--device", "cpu", "--threads", "1", "--no-progress", "--report-costs",

@@ -12,11 +12,11 @@ import pytest
 from rapdarts.api import search
 from rapdarts.cli import main
 from rapdarts.costs import CostProvider, OpSpec
-from rapdarts.costs.evaluate import CostEvaluator
-from rapdarts.deploy.ondevice import TimingSettings, table_header, write_table
+from rapdarts.costs.cache import CostCache
 from rapdarts.errors import RapdartsError
-from rapdarts.hookspecs import hookimpl
 from rapdarts.latency.table import LatencyTable
+from rapdarts.ondevice import TimingSettings, table_header, write_table
+from rapdarts.plugins.hookspecs import hookimpl
 from rapdarts.search.config import profile_config
 
 SPEC = OpSpec("sep_conv_3x3", 8, 8, 1, 8, 8)
@@ -91,10 +91,10 @@ def test_a_plugin_returning_a_bad_number(value, message, tmp_path):
 def test_the_cost_cache_is_keyed_by_the_providing_package(tmp_path):
     ours = CostProvider("params", "parameters", "built in", lambda spec: 1.0, version="1", package="rapdarts 0.1")
     theirs = CostProvider("params", "parameters", "a plugin", lambda spec: 2.0, version="1", package="acme-nas 3.0")
-    first = CostEvaluator(tmp_path)
+    first = CostCache(tmp_path)
     assert first.cost(theirs, SPEC) == 2.0
     first.flush([theirs])
-    second = CostEvaluator(tmp_path)  # a new process, reading the disk cache
+    second = CostCache(tmp_path)  # a new process, reading the disk cache
     assert second.cost(ours, SPEC) == 1.0 and second.cost(theirs, SPEC) == 2.0
     assert second.cached == 1 and second.computed == 1
     assert len(list(tmp_path.glob("params-*.json"))) == 1 and "acme-nas" in next(tmp_path.glob("params-*")).name

@@ -12,9 +12,10 @@ from rapdarts.api import resume, search
 from rapdarts.budget import BudgetPenalty, dual_step, parse_budget_value
 from rapdarts.cli import main
 from rapdarts.costs import TargetNetwork, genotype_costs
-from rapdarts.costs.plugins import discover_providers
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
+from rapdarts.plugins.manager import discover_providers
+from rapdarts.plugins.provider import Measurement
 from rapdarts.search.config import profile_config
 from rapdarts.search.derive import derive_genotype
 from rapdarts.space.genotype import Genotype
@@ -124,6 +125,7 @@ def test_repair_changes_only_what_the_budget_needs():
     assert Genotype.from_dict(repair["genotype_before"]) == genotype
 
 
+@pytest.mark.slow
 def test_budget_search_resumes_bit_identically(budget_search, tmp_path):
     class Crash(Exception):
         pass
@@ -201,9 +203,25 @@ def _random_derivation(seed: int):
     return candidates, probs, derive_genotype(candidates, probs)
 
 
+class ScriptedMeasurer:
+    """A :class:`~rapdarts.plugins.provider.Measurer` whose measurement is ``timer(genotype, target)``."""
+
+    def __init__(self, timer):
+        self.timer = timer
+
+    def where(self) -> str:
+        return "a fake timer"
+
+    def unavailable(self) -> None:
+        return None
+
+    def measure(self, networks, target):
+        return {name: Measurement(self.timer(genotype, target)) for name, genotype in networks}
+
+
 def _timed_penalty(budget: str = "1.8M", timer=None) -> BudgetPenalty:
     config = profile_config("tiny").updated({"budgets": {"params": budget}})
-    penalty = BudgetPenalty(config, discover_providers(), timers={"params": timer}, timing_note="a fake timer")
+    penalty = BudgetPenalty(config, discover_providers(), measurers={"params": ScriptedMeasurer(timer)})
     penalty.prepare(DIGITS)
     return penalty
 
@@ -225,9 +243,9 @@ def test_a_budget_measured_over_is_repaired_until_it_measures_under():
     assert len(attempts) == 2 and attempts[0]["measured"]["params"] > 0.955 * 1.8e6  # predicted in band, measured over
     measured = penalty.repair["measured"]["params"]
     assert 0.905 * 1.8e6 <= measured <= 0.955 * 1.8e6 and measured == pytest.approx(timer(final, penalty.target))
-    status = budget_summary([], penalty.budgets, penalty.repair, "a fake timer")
+    status = budget_summary([], penalty.budgets, penalty.repair, penalty.timing_note)
     assert status["budgets"]["params"]["judged_on"] == "measured" and status["budgets"]["params"]["meets"]
-    assert status["timing"] == "a fake timer"
+    assert status["timing"] == "params: a fake timer"
     # only a figure in the window is confirmed by a second timing
     assert len(attempts[0]["timings"]) == 1 and len(attempts[1]["timings"]) == 2
 
@@ -266,10 +284,10 @@ def test_the_aim_is_interpolated_once_two_timed_networks_bracket_the_band():
     one_sided = [{"predicted": {"params": 1.6e6}, "measured": {"params": 1.76e6}},  # both over the middle,
                  {"predicted": {"params": 1.55e6}, "measured": {"params": 1.70e6}}]  # 0.93 B = 1.674M
     ratio = (1.76 / 1.6 + 1.70 / 1.55) / 2
-    band = penalty._aim("params", one_sided)  # not bracketed: the band divided by the median ratio
+    band = penalty.measured.aim("params", one_sided)  # not bracketed: the band divided by the median ratio
     assert (band.lower, band.upper) == pytest.approx((0.91 * 1.8e6 / ratio, 0.95 * 1.8e6 / ratio))
     bracketed = one_sided + [{"predicted": {"params": 1.5e6}, "measured": {"params": 1.58e6}}]  # under the middle
-    band = penalty._aim("params", bracketed)
+    band = penalty.measured.aim("params", bracketed)
     aim = 1.5e6 + (1.674e6 - 1.58e6) * (1.55e6 - 1.5e6) / (1.70e6 - 1.58e6)  # between 1.58M and the nearest above
     assert (band.lower + band.upper) / 2 == pytest.approx(aim)
     assert band.upper - band.lower == pytest.approx(aim * 0.04 / 0.93 / 2)

@@ -13,9 +13,9 @@ from rapdarts.budget.derived_cost import (
     selectable_ops,
     top2_probability,
 )
-from rapdarts.costs import CostEvaluator, CostProvider, CostTable, TargetNetwork, expected_cost, genotype_costs
-from rapdarts.costs.plugins import discover_providers
+from rapdarts.costs import CostCache, CostProvider, CostTable, TargetNetwork, expected_cost, genotype_costs
 from rapdarts.data import DataShape
+from rapdarts.plugins.manager import discover_providers
 from rapdarts.search.derive import derive_genotype
 from rapdarts.space.layout import node_edges
 from rapdarts.space.ops import primitives
@@ -54,15 +54,15 @@ def test_prediction_tracks_derived_params_better_than_the_plain_expectation():
     """On random alphas of any scale, with the real params costs, the skip rule and 'none'."""
     params = discover_providers().get("params")
     target = TargetNetwork()
-    evaluator = CostEvaluator(use_disk=False)
-    table = CostTable.build(params, target, CANDIDATES, evaluator)
+    cache = CostCache(use_disk=False)
+    table = CostTable.build(params, target, CANDIDATES, cache)
     generator = torch.Generator().manual_seed(0)
     plain_errors, predicted_errors = [], []
     for trial in range(12):
         scale = (0.001, 0.1, 1.0)[trial % 3]
         alphas = {cell: scale * torch.randn(14, len(OPS), generator=generator) for cell in CANDIDATES}
         genotype = derive_genotype(CANDIDATES, {c: a.softmax(-1) for c, a in alphas.items()})
-        actual = genotype_costs(genotype, [params], target, evaluator)["params"]
+        actual = genotype_costs(genotype, [params], target, cache)["params"]
         assert derived_cost(alphas, table, CANDIDATES) == actual
         plain_errors.append(abs(float(expected_cost(alphas, table)) / actual - 1))
         predicted_errors.append(abs(float(derived_expected_cost(alphas, table, CANDIDATES, 0.1)) / actual - 1))
@@ -138,7 +138,7 @@ def test_params_floor_is_the_parameter_count_of_an_all_pooling_network():
 
     params = discover_providers().get("params")
     target = TargetNetwork(DataShape(10, 1, (8, 8)))  # the digits dataset's evaluation network
-    table = CostTable.build(params, target, CANDIDATES, CostEvaluator(use_disk=False))
+    table = CostTable.build(params, target, CANDIDATES, CostCache(use_disk=False))
     pools = tuple(("max_pool_3x3", i) for i in (0, 1, 0, 1, 0, 1, 0, 1))
     network = EvalNetwork(Genotype(pools, (2, 3, 4, 5), pools, (2, 3, 4, 5)), 36, 10, 20, auxiliary=False,
                           in_channels=1, image_size=(8, 8))

@@ -12,6 +12,7 @@ from rapdarts.errors import RapdartsError
 FAST = ["--profile", "tiny", "--device", "cpu", "--no-progress", "--epochs", "1", "--warmup-epochs", "0"]
 
 
+@pytest.mark.slow
 def test_search_prints_the_genotype_and_the_run_directory(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["search", *FAST, "--run-dir", str(run)]) == 0
@@ -22,6 +23,7 @@ def test_search_prints_the_genotype_and_the_run_directory(tmp_path, capsys):
     assert (run / "search.log").read_text().count("epoch 1/1") == 3
 
 
+@pytest.mark.slow
 def test_a_run_config_reruns_the_same_search(tmp_path, capsys):
     first, second = tmp_path / "a", tmp_path / "b"
     assert main(["search", *FAST, "--run-dir", str(first)]) == 0

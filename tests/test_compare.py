@@ -8,7 +8,7 @@ from rapdarts.cli import main
 from rapdarts.costs import CostProvider, TargetNetwork, discover_providers
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
-from rapdarts.hookspecs import hookimpl
+from rapdarts.plugins.hookspecs import hookimpl
 from rapdarts.space.genotype import preset
 from rapdarts.train.report import cost_report, format_report, select_providers
 

@@ -13,9 +13,9 @@ import pytest
 
 from rapdarts.api import search
 from rapdarts.cli import main
-from rapdarts.costs import CostEvaluator, TargetNetwork, genotype_costs
-from rapdarts.costs.plugins import discover_providers
+from rapdarts.costs import CostCache, TargetNetwork, genotype_costs
 from rapdarts.data import DataShape
+from rapdarts.plugins.manager import discover_providers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,6 +24,7 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_lambda_zero_reproduces_the_cost_free_search_exactly(tiny_search, tiny_config, tmp_path):
     result = search(tiny_config.updated({"costs": {"params": 0.0}}), run_dir=tmp_path, show_progress=False)
     assert result.genotype == tiny_search.genotype
@@ -31,11 +32,12 @@ def test_lambda_zero_reproduces_the_cost_free_search_exactly(tiny_search, tiny_c
     assert "params" in result.metrics[-1]["expected_cost"]  # still measured and reported
 
 
+@pytest.mark.slow
 def test_a_large_params_lambda_drives_the_search_to_parameter_free_ops(tiny_config, tmp_path):
     result = search(tiny_config.updated({"costs": {"params": 1e-3}}), run_dir=tmp_path, show_progress=False)
     params = discover_providers().get("params")
     target = TargetNetwork(DataShape(10, 1, (8, 8)))
-    cost = genotype_costs(result.genotype, [params], target, CostEvaluator(use_disk=False))["params"]
+    cost = genotype_costs(result.genotype, [params], target, CostCache(use_disk=False))["params"]
     fixed = sum(params.cost(spec) for spec in target.fixed_specs())
     assert cost == fixed, f"cells still hold {cost - fixed:,.0f} parameters: {result.genotype.describe()}"
     expected = [row["expected_cost"]["params"] for row in result.metrics]
@@ -43,6 +45,7 @@ def test_a_large_params_lambda_drives_the_search_to_parameter_free_ops(tiny_conf
     assert (tmp_path / "plots" / "costs.png").exists()
 
 
+@pytest.mark.slow
 def test_cost_metrics_are_logged_per_epoch(tiny_config, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["search", "--profile", "tiny", "--device", "cpu", "--no-progress", "--epochs", "2", "--warmup-epochs", "1",
@@ -76,6 +79,7 @@ def test_cost_command_cross_checks_params(capsys):
     assert "3,433,798 parameters" in out and "(matches)" in out and "flops" in out
 
 
+@pytest.mark.slow
 def test_third_party_plugin_package_is_discovered_and_used(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",

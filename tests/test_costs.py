@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rapdarts.costs import (
-    CostEvaluator,
+    CostCache,
     CostProvider,
     CostTable,
     OpSpec,
@@ -17,10 +17,10 @@ from rapdarts.costs import (
 )
 from rapdarts.costs.flops import count_flops
 from rapdarts.costs.params import parameter_count
-from rapdarts.costs.plugins import discover_providers
 from rapdarts.costs.spec import FIXED_OPS
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
+from rapdarts.plugins.manager import discover_providers
 from rapdarts.space.genotype import preset, preset_names
 from rapdarts.space.network import count_parameters
 from rapdarts.space.ops import primitives
@@ -48,7 +48,7 @@ def test_analytic_params_equal_the_instantiated_module(spec):
 def test_genotype_costs_equal_whole_network_counts(name, target):
     """Op-by-op sums equal counting the whole built network: the layout and specs are right."""
     providers = discover_providers().select(["params", "flops"])
-    costs = genotype_costs(preset(name), providers, target, CostEvaluator(use_disk=False))
+    costs = genotype_costs(preset(name), providers, target, CostCache(use_disk=False))
     network = target.build(preset(name)).eval()
     assert costs["params"] == count_parameters(network).without_auxiliary
     example = torch.randn(1, target.in_channels, *target.image_size)
@@ -95,7 +95,7 @@ def test_cost_table_sums_each_edge_over_the_cells_of_its_type():
     provider = discover_providers().get("params")
     target = TargetNetwork(DataShape(10, 1, (8, 8)), init_channels=8, cells=5)
     candidates = {cell: [("none", "sep_conv_3x3", "skip_connect")] * 14 for cell in ("normal", "reduce")}
-    table = CostTable.build(provider, target, candidates, CostEvaluator(use_disk=False))
+    table = CostTable.build(provider, target, candidates, CostCache(use_disk=False))
     assert table.tables["normal"].shape == (14, 3)
     # normal cells 0, 2, 4 have C = 8, 16, 32: sep_conv_3x3 params 2 (9C + C^2) + 4C each
     assert table.tables["normal"][0, 1] == sum(2 * (9 * C + C * C) + 4 * C for C in (8, 16, 32))
@@ -114,11 +114,11 @@ def test_costs_are_cached_on_disk_per_provider_version(tmp_path):
 
     provider = CostProvider("counting", "u", "d", counting, version="1")
     specs = [OpSpec("sep_conv_3x3", c, c, 1, 4, 4) for c in (4, 8, 8)]
-    first = CostEvaluator(tmp_path)
+    first = CostCache(tmp_path)
     assert first.costs(provider, specs) == [4.0, 8.0, 8.0] and len(calls) == 2
     first.flush([provider])
-    assert CostEvaluator(tmp_path).costs(provider, specs) == [4.0, 8.0, 8.0] and len(calls) == 2
-    CostEvaluator(tmp_path).costs(CostProvider("counting", "u", "d", counting, version="2"), specs)
+    assert CostCache(tmp_path).costs(provider, specs) == [4.0, 8.0, 8.0] and len(calls) == 2
+    CostCache(tmp_path).costs(CostProvider("counting", "u", "d", counting, version="2"), specs)
     assert len(calls) == 4
 
 
@@ -128,7 +128,7 @@ def test_costs_are_cached_on_disk_per_provider_version(tmp_path):
 def test_bad_provider_values_are_one_line_errors(value, message):
     provider = CostProvider("bad", "u", "d", lambda spec: value, plugin="badplugin", package="bad-costs 1.2")
     with pytest.raises(RapdartsError, match=message) as info:
-        CostEvaluator(use_disk=False).cost(provider, OpSpec("sep_conv_3x3", 4, 4, 1, 4, 4))
+        CostCache(use_disk=False).cost(provider, OpSpec("sep_conv_3x3", 4, 4, 1, 4, 4))
     text = str(info.value)
     assert "'badplugin' from package 'bad-costs 1.2'" in text and "--block-plugin badplugin" in text
     assert "\n" not in text
@@ -140,4 +140,4 @@ def test_raising_provider_names_the_plugin_and_the_spec():
 
     provider = CostProvider("bad", "u", "d", broken, plugin="p", package="q 1")
     with pytest.raises(RapdartsError, match="raised ZeroDivisionError: oops for sep_conv_3x3 4->4ch"):
-        CostEvaluator(use_disk=False).cost(provider, OpSpec("sep_conv_3x3", 4, 4, 1, 4, 4))
+        CostCache(use_disk=False).cost(provider, OpSpec("sep_conv_3x3", 4, 4, 1, 4, 4))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rapdarts.api import resume, search
-from rapdarts.extensions import SearchExtension
+from rapdarts.plugins.extensions import SearchExtension
 from rapdarts.search.config import profile_config
 
 QUICK = {"device": "cpu", "threads": 1, "epochs": 2, "warmup_epochs": 1, "train_subset": 128, "cells": (1, 1, 1)}
@@ -62,6 +62,7 @@ class Recorder(SearchExtension):
         self.calls.append(f"finish {len(metrics)}")
 
 
+@pytest.mark.slow
 def test_the_search_calls_every_method_in_order(tmp_path):
     recorder = Recorder()
     result = search(profile_config("tiny").updated(QUICK), run_dir=tmp_path, extensions=[recorder],
@@ -77,6 +78,7 @@ def test_the_search_calls_every_method_in_order(tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["extensions"] == [{"alpha_steps": 3}]
 
 
+@pytest.mark.slow
 def test_a_resumed_search_restores_the_extension_state_first(tmp_path):
     class Crash(Exception):
         pass

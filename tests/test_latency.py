@@ -8,19 +8,20 @@ import re
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rapdarts import ondevice
 from rapdarts.cli import main
-from rapdarts.costs import CostEvaluator, OpSpec, TargetNetwork, genotype_costs
-from rapdarts.costs.plugins import discover_providers
+from rapdarts.costs import CostCache, OpSpec, TargetNetwork, genotype_costs
 from rapdarts.data import DataShape
-from rapdarts.deploy import ondevice
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.lookup import LatencyLookup
-from rapdarts.latency.profile import calibration_genotypes, export_bundle, profile, target_specs
+from rapdarts.latency.maker import calibration_genotypes, export_bundle, make_table, target_specs
 from rapdarts.latency.table import LatencyTable
+from rapdarts.plugins.manager import discover_providers
 from rapdarts.space.genotype import preset
 from rapdarts.space.ops import primitives
 
@@ -35,7 +36,7 @@ NETWORKS = 6  # random calibration genotypes of the tests' tables: 4 fit, 2 held
 @pytest.fixture(scope="module")
 def table_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("latency") / "table.json"
-    profile(TARGET, path, FAST, networks=NETWORKS, progress=False)
+    make_table(TARGET, path, FAST, networks=NETWORKS, progress=False)
     return path
 
 
@@ -77,9 +78,9 @@ def test_the_latency_cost_is_the_calibrated_sum_of_the_table(table_path):
     table = LatencyTable.load(table_path)
     provider = discover_providers(options={"latency.table": str(table_path)}).get("latency")
     genotype = preset("PDARTS")
-    cost = genotype_costs(genotype, [provider], TARGET, CostEvaluator(use_disk=False))["latency"]
+    cost = genotype_costs(genotype, [provider], TARGET, CostCache(use_disk=False))["latency"]
     assert cost == pytest.approx(table.predict(genotype, TARGET))
-    assert cost == pytest.approx(LatencyLookup({"latency.table": str(table_path)}).predict(genotype, TARGET))
+    assert cost == pytest.approx(LatencyLookup(Path(table_path)).predict(genotype, TARGET))
     row = next(r for r in table.calibration["networks"] if r["name"] == "PDARTS")
     assert cost == pytest.approx(row["calibrated_ms"])  # the calibration's own figure for the same network
 
@@ -94,12 +95,12 @@ def test_interrupted_profile_is_marked_incomplete_and_completed_on_rerun(tmp_pat
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        ondevice.profile_manifest(directory, out, two_sessions, progress=interrupt_after_the_first_round)
+        ondevice.table_from_export(directory, out, two_sessions, progress=interrupt_after_the_first_round)
     partial = json.loads(out.read_text())
     assert partial["header"]["complete"] is False and partial["entries"] == {}
     first_round = partial["header"]["partial"]["ops"]
     assert len(first_round) == len(target_specs(TARGET)) and all(len(runs) == 1 for runs in first_round.values())
-    ondevice.profile_manifest(directory, out, two_sessions, progress=None, calibrate=False)
+    ondevice.table_from_export(directory, out, two_sessions, progress=None, calibrate=False)
     done = json.loads(out.read_text())
     assert done["header"]["complete"] and done["header"]["partial"] is None
     for key, runs in first_round.items():  # the first round was kept, not measured again
@@ -162,7 +163,7 @@ def test_provider_adds_the_overhead_once_and_scales_by_group(tmp_path, table_pat
     genotype = preset("PDARTS")
     specs = [s for s in TARGET.genotype_specs(genotype) if s.op != "none"]
     fixed = [s for s in specs if not s.is_cell_op]
-    cost = genotype_costs(genotype, [provider], TARGET, CostEvaluator(use_disk=False))["latency"]
+    cost = genotype_costs(genotype, [provider], TARGET, CostCache(use_disk=False))["latency"]
     # the stem keeps the call overhead (1.0), every other op costs 0.75, fixed ones twice that
     assert cost == pytest.approx(2.0 * (1.0 + (len(fixed) - 1) * 0.75) + (len(specs) - len(fixed)) * 0.75)
 
@@ -176,7 +177,7 @@ def test_missing_op_of_a_foreign_table_names_the_op_and_how_to_profile_it(tmp_pa
     spec = OpSpec("sep_conv_3x3", 40, 40, 1, 8, 8)
     message = "sep_conv_3x3 40->40ch.*missing from latency table.*Cortex-A72.*export-ops"
     with pytest.raises(RapdartsError, match=message):
-        CostEvaluator(use_disk=False).cost(provider, spec)
+        CostCache(use_disk=False).cost(provider, spec)
 
 
 def test_ops_missing_from_a_table_of_this_machine_are_measured_on_demand_uncalibrated(tmp_path, table_path, caplog):
@@ -184,7 +185,7 @@ def test_ops_missing_from_a_table_of_this_machine_are_measured_on_demand_uncalib
     copy.write_text(table_path.read_text())
     provider = discover_providers(options={"latency.table": str(copy)}).get("latency")
     spec = OpSpec("sep_conv_3x3", 40, 40, 1, 8, 8)
-    assert CostEvaluator(use_disk=False).cost(provider, spec) >= 0
+    assert CostCache(use_disk=False).cost(provider, spec) >= 0
     entry = LatencyTable.load(copy).entries[spec.key()]
     assert entry["on_demand"] is True and entry["group"] == "sep_conv_3x3"
     assert "outside the network" in caplog.text and "uncalibrated" in caplog.text
@@ -207,6 +208,7 @@ def test_unavailable_execution_provider_is_a_one_line_cli_error(tmp_path, capsys
     assert status == 2 and "'CUDAExecutionProvider' is not available" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_on_device_profiler_needs_neither_torch_nor_rapdarts(tmp_path, table_path):
     directory = tmp_path / "export"
     assert main(["export-ops", str(directory), "--no-progress", "--networks", str(NETWORKS), *SHAPE]) == 0
@@ -295,6 +297,6 @@ def test_a_latency_budget_through_the_cli_is_judged_on_the_measured_latency(tmp_
     attempts = summary["repair"]["attempts"]
     assert 1 <= len(attempts) <= 6 and all(attempt["timings"] for attempt in attempts)
     final = json.loads((run / "genotype.json").read_text())
-    chosen = next(attempt for attempt in attempts if attempt["genotype"] == final)
-    assert entry["measured"] == chosen["measured"]["latency"]
-    assert entry["measured"] == pytest.approx(statistics.median(t["latency"] for t in chosen["timings"]))
+    chosen = [attempt for attempt in attempts if attempt["genotype"] == final]
+    assert any(entry["measured"] == attempt["measured"]["latency"] == pytest.approx(
+        statistics.median(t["latency"] for t in attempt["timings"])) for attempt in chosen)

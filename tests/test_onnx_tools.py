@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rapdarts.deploy.ondevice import timing as timing_module
-from rapdarts.deploy.ondevice.timing import time_models
 from rapdarts.deploy.onnx_export import TimingSettings, export_onnx, make_session, run_session, time_model
 from rapdarts.errors import RapdartsError
+from rapdarts.ondevice import timing as timing_module
+from rapdarts.ondevice.timing import time_models
 from rapdarts.space.genotype import preset
 from rapdarts.space.network import EvalNetwork
 

@@ -8,10 +8,9 @@ import pytest
 
 from rapdarts.cli import main
 from rapdarts.costs import CostProvider
-from rapdarts.costs import plugins as plugins_module
-from rapdarts.costs.plugins import discover_providers
 from rapdarts.errors import RapdartsError
-from rapdarts.hookspecs import hookimpl
+from rapdarts.plugins import hookimpl
+from rapdarts.plugins.manager import discover_providers
 
 
 class ExtraCost:
@@ -29,6 +28,12 @@ class Duplicate:
         return [CostProvider("params", "u", "a second params", lambda spec: 1.0)]
 
 
+class _NoOptions:
+    @hookimpl
+    def rapdarts_cost_providers(self):
+        return [CostProvider("constant", "u", "one per op", lambda spec: 1.0)]
+
+
 class Exploding:
     @hookimpl
     def rapdarts_cost_providers(self):
@@ -41,6 +46,14 @@ def test_builtins_are_found_through_entry_points():
     params = providers.get("params")
     assert params.package.startswith("rapdarts ") and params.plugin == "params" and params.unit == "parameters"
     assert providers.failures == []
+
+
+def test_hook_rapdarts_cost_providers():
+    """The hook, called through pluggy's relay with the options; an implementation may take a subset of them."""
+    providers = discover_providers(plugins=[ExtraCost(), _NoOptions()], options={"extra.scale": "3"})
+    from rapdarts.costs import OpSpec
+    assert providers.get("extra").cost(OpSpec("add", 5, 5, 1, 1, 1)) == 15.0
+    assert providers.get("constant").cost(OpSpec("add", 5, 5, 1, 1, 1)) == 1.0
 
 
 def test_in_process_plugins_and_options():
@@ -72,15 +85,25 @@ def test_a_raising_plugin_is_reported_and_the_others_still_work():
 
 class _BrokenEntryPoint:
     name = "broken_costs"
+    group = "rapdarts"
 
     def load(self):
         raise ImportError("No module named 'numpy_fancy'")
 
 
+class _BrokenDistribution:
+    """An installed package whose plugin fails to import, as ``importlib.metadata`` would describe it."""
+
+    metadata = {"Name": "broken-costs"}
+    version = "0.3"
+    entry_points = [_BrokenEntryPoint()]
+
+
 @pytest.fixture
 def broken_entry_point(monkeypatch):
-    real = plugins_module._entry_points
-    monkeypatch.setattr(plugins_module, "_entry_points", lambda: [*real(), (_BrokenEntryPoint(), "broken-costs 0.3")])
+    """Faked at the boundary pluggy's own tests fake: ``importlib.metadata.distributions``."""
+    real = metadata.distributions
+    monkeypatch.setattr(metadata, "distributions", lambda: [*real(), _BrokenDistribution()])
 
 
 def test_a_plugin_that_fails_to_import_does_not_stop_the_listing(broken_entry_point, capsys):
@@ -126,13 +149,13 @@ def provider_options(tmp_path_factory) -> dict[str, str]:
     are measured on demand) and a surrogate fitted on it."""
     from rapdarts.costs import TargetNetwork
     from rapdarts.data import DataShape
-    from rapdarts.deploy.ondevice import TimingSettings
-    from rapdarts.latency.profile import profile
+    from rapdarts.latency.maker import make_table
     from rapdarts.latency.surrogate import LatencySurrogate
     from rapdarts.latency.table import LatencyTable
+    from rapdarts.ondevice import TimingSettings
 
     directory = tmp_path_factory.mktemp("contract")
-    table = profile(TargetNetwork(DataShape(10, 1, (8, 8)), 4, 5), directory / "table.json",
+    table = make_table(TargetNetwork(DataShape(10, 1, (8, 8)), 4, 5), directory / "table.json",
                     TimingSettings(warmup=1, repeats=3, sessions=1), networks=0, progress=False)
     LatencySurrogate.fit(LatencyTable.load(table)).save(directory / "surrogate.json")
     return {"latency.table": str(table), "surrogate.model": str(directory / "surrogate.json")}
@@ -143,11 +166,11 @@ def test_every_provider_keeps_the_contract(name, provider_options):
     """A unit, a version, and a finite cost >= 0 for every primitive and fixed op at two shapes."""
     import math
 
-    from rapdarts.costs import CostEvaluator
+    from rapdarts.costs import CostCache
 
     provider = discover_providers(options=provider_options).get(name)
     assert provider.unit and provider.version and provider.description and provider.package
-    evaluator = CostEvaluator(use_disk=False)
+    cache = CostCache(use_disk=False)
     for spec in _contract_specs():
-        value = evaluator.cost(provider, spec)
+        value = cache.cost(provider, spec)
         assert math.isfinite(value) and value >= 0, (spec.describe(), value)

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from rapdarts.schedules import cosine_lr
-from rapdarts.search.progressive import prune_candidates, skip_dropout_rate
+from rapdarts.runtime.schedules import cosine_lr
+from rapdarts.search.stages import prune_candidates, skip_dropout_rate
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
        "dil_conv_5x5")

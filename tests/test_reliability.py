@@ -18,10 +18,10 @@ import pytest
 from rapdarts.api import resume, resume_training, search, train
 from rapdarts.cli import main
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.profile import WORK_PREFIX, _remove_stale_work
-from rapdarts.locking import exclusive, is_locked
-from rapdarts.rundir import LOCK, RunDirectory
+from rapdarts.latency.maker import WORK_PREFIX, _remove_stale_work
 from rapdarts.space.genotype import preset
+from rapdarts.storage.locking import exclusive, is_locked
+from rapdarts.storage.rundir import LOCK, RunDirectory
 from rapdarts.train.config import train_profile_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +35,7 @@ def _stop_at_first_step(*position: int) -> None:
     raise Stop
 
 
+@pytest.mark.slow
 def test_a_search_stopped_before_its_first_checkpoint_resumes_from_the_start(tiny_search, tiny_config, tmp_path,
                                                                              capsys):
     with pytest.raises(Stop):
@@ -49,6 +50,7 @@ def test_a_search_stopped_before_its_first_checkpoint_resumes_from_the_start(tin
     assert "before its first checkpoint" in (tmp_path / "search.log").read_text()
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_search_says_it_is_finished(tiny_search, tmp_path, caplog):
     with caplog.at_level("INFO", logger="rapdarts"):
         again = resume(tiny_search.run_dir, show_progress=False)
@@ -56,6 +58,7 @@ def test_resuming_a_finished_search_says_it_is_finished(tiny_search, tmp_path, c
     assert again.genotype == tiny_search.genotype
 
 
+@pytest.mark.slow
 def test_a_training_stopped_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
     config = train_profile_config("tiny").updated({"device": "cpu", "epochs": 1, "report_costs": ("params",),
                                                    "onnx_latency": False})
@@ -63,7 +66,7 @@ def test_a_training_stopped_before_its_first_checkpoint_resumes_from_the_start(t
     finished = train(config, genotype, run_dir=tmp_path / "whole", show_progress=False)
     with pytest.raises(Stop):
         train(config, genotype, run_dir=tmp_path / "stopped", show_progress=False,
-              on_step=lambda epoch, step: _stop_at_first_step())
+              on_step=lambda stage, epoch, step: _stop_at_first_step())
     assert not (tmp_path / "stopped" / "checkpoint.pt").exists()
     resumed = resume_training(tmp_path / "stopped", show_progress=False)
     timeless = [{k: v for k, v in row.items() if "seconds" not in k} for row in finished.metrics]
@@ -84,8 +87,8 @@ def test_a_run_directory_in_use_is_refused(tiny_config, tmp_path, capsys):
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
-    script = f"from rapdarts.locking import exclusive\nimport os\nwith exclusive({str(tmp_path / LOCK)!r}, 'x'):\n" \
-             "    os.kill(os.getpid(), 9)\n"
+    script = (f"from rapdarts.storage.locking import exclusive\nimport os\n"
+              f"with exclusive({str(tmp_path / LOCK)!r}, 'x'):\n    os.kill(os.getpid(), 9)\n")
     subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)})
     assert (tmp_path / LOCK).exists() and not is_locked(tmp_path / LOCK)
     with exclusive(tmp_path / LOCK, "x"):
@@ -131,7 +134,7 @@ def test_working_directories_of_killed_profiles_are_removed(tmp_path):
 
 
 def test_ctrl_c_names_the_run_directory_and_the_resume_command(tmp_path, capsys, monkeypatch):
-    from rapdarts.search.loop import ProgressiveSearch
+    from rapdarts.search.progressive import ProgressiveSearch
 
     def interrupted(self, *args, **kwargs):
         raise KeyboardInterrupt
@@ -174,6 +177,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sweep_workers_exit_when_the_main_process_dies(tmp_path):
     script = tmp_path / "parent.py"

@@ -62,6 +62,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_mid_stage_reaches_the_same_genotype(tiny_search, tiny_config, tmp_path):
     def crash(stage: int, epoch: int, step: int) -> None:
         if (stage, epoch, step) == (1, 1, 3):  # stage 2, second epoch, mid-epoch
@@ -77,6 +78,7 @@ def test_resume_after_a_crash_mid_stage_reaches_the_same_genotype(tiny_search, t
     assert _read_jsonl(tmp_path / "alphas.jsonl") == expected  # bit-identical alphas every epoch
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_of_the_cli(tiny_search, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -106,6 +108,7 @@ def test_resume_of_a_directory_without_checkpoint_is_a_clear_error(tmp_path):
         resume(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_memory_budget_changes_memory_not_decisions(tiny_search, tmp_path):
     from rapdarts.cli import main
 

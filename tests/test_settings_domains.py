@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from rapdarts.cli import main
+from rapdarts.search.config import PROFILES as SEARCH_PROFILES
 from rapdarts.search.config import SearchConfig, profile_config
 from rapdarts.settings import ANY, SettingsRecord
-from rapdarts.train.config import TrainConfig, train_profile_config
+from rapdarts.train.config import TRAIN_PROFILES, TrainConfig, train_profile_config
 
 ALIASED = {"costs": "params", "cost_options": "latency.table", "budgets": "params"}
 """The key used when a bad value is put inside a mapping setting."""
@@ -78,11 +79,21 @@ def test_every_number_setting_declares_its_domain(config_class):
     assert undeclared == []
 
 
-@pytest.mark.parametrize("config_class, make", [(SearchConfig, profile_config), (TrainConfig, train_profile_config)])
-def test_defaults_and_every_profile_are_inside_the_domains(config_class, make):
-    config_class().check_domains()
-    for name in config_class.PROFILES if hasattr(config_class, "PROFILES") else ():
-        make(name).check_domains()
+PROFILE_CASES = [("search", name) for name in SEARCH_PROFILES] + [("train", name) for name in TRAIN_PROFILES]
+
+
+@pytest.mark.parametrize("kind, name", PROFILE_CASES)
+def test_defaults_and_every_profile_are_inside_the_domains(kind, name):
+    make, profiles = (profile_config, SEARCH_PROFILES) if kind == "search" else (train_profile_config, TRAIN_PROFILES)
+    config = make(name)
+    config.check_domains()
+    config.validate()
+    for setting, value in profiles[name].items():  # the profile's own values, as the profile sets them
+        assert getattr(config, setting) == value, (name, setting)
+
+
+def test_every_profile_is_checked():
+    assert len(PROFILE_CASES) == len(SEARCH_PROFILES) + len(TRAIN_PROFILES) >= 6
 
 
 def _run(kind: str, bad_setting: str, value: Any, tmp_path: Path, capsys) -> tuple[int, str]:

@@ -59,6 +59,7 @@ def test_refine_round_samples_inside_the_crossing(tmp_path):
     assert json.loads((tmp_path / "sweep.json").read_text())["rounds"][1]["range"] == [1e-9, 1e-8]
 
 
+@pytest.mark.slow
 def test_sweep_cli_runs_searches_in_parallel_and_reports(tmp_path, capsys):
     sweep_dir = tmp_path / "sweep"
     args = ["sweep", "--cost", "params", "--lambda-range", "1e-12", "1e-3", "--samples", "3", "--budget",
@@ -80,6 +81,7 @@ def test_sweep_cli_runs_searches_in_parallel_and_reports(tmp_path, capsys):
     assert all(r["genotype"]["normal"] and r["seed"] == r["index"] for r in results)
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_without_redoing_finished_searches(tmp_path, capsys):
     plan = plan_sweep(_config(), "params", 1e-9, 1e-6, 2, {"params": "2M"})
     sweep = Sweep(tmp_path, plan)
@@ -108,6 +110,7 @@ def test_interrupted_sweep_resumes_without_redoing_finished_searches(tmp_path, c
     assert "Sweep directory" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_ray_backend_on_a_local_instance(tmp_path):
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'rapdarts[ray]'")
     plan = plan_sweep(_config(), "params", 1e-9, 1e-6, 2, {"params": "2M"})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from rapdarts.costs import CostProvider, OpSpec, build_module
-from rapdarts.hookspecs import hookimpl
+from rapdarts.plugins import hookimpl
 
 __version__ = "0.1.0"
 

@@ -27,16 +27,14 @@ choice among the ops derivation can keep and to which edges are kept, not into `
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 
 from rapdarts.costs.table import CostTable
-from rapdarts.search.derive import SKIP, derive_choices, derive_genotype, skip_limit
-from rapdarts.space.layout import NODES, node_edges
-
-Candidates = Sequence[Sequence[str]]
+from rapdarts.search.derive import derive_choices, derive_genotype, node_choices, skip_limit
+from rapdarts.space.layout import NODES, Candidates, node_edges
 
 
 def selectable_ops(candidates: Candidates, probs: torch.Tensor, nodes: int = NODES,
@@ -59,7 +57,7 @@ def top2_probability(z: torch.Tensor) -> torch.Tensor:
     return first + (first[:, None] * second).sum(0)
 
 
-def spread(scores: torch.Tensor) -> torch.Tensor:
+def score_scale(scores: torch.Tensor) -> torch.Tensor:
     """Standard deviation of ``scores`` (detached; a floor keeps it positive): a temperature scale."""
     return scores.detach().std().clamp_min(1e-6)
 
@@ -79,12 +77,12 @@ def cell_expected_cost(alpha: torch.Tensor, table: torch.Tensor, allowed: torch.
         first = torch.zeros_like(allowed)
         first[:, 0] = True
         allowed = torch.where(empty, first, allowed)
-    op_tau = tau * spread(alpha[allowed]) if relative else tau
+    op_tau = tau * score_scale(alpha[allowed]) if relative else tau
     q = F.softmax(log_p.masked_fill(~allowed, -math.inf) / op_tau, dim=-1)
     edge_cost = (q * table.to(alpha.dtype)).sum(-1)
     strength = (q * log_p.exp()).sum(-1).clamp_min(1e-30)
     log_s = strength.log()
-    z = log_s / (tau * spread(log_s) if relative else tau)
+    z = log_s / (tau * score_scale(log_s) if relative else tau)
     keep = torch.cat([top2_probability(z[list(edges)]) for edges in node_edges(nodes)])
     return (keep * edge_cost).sum()
 
@@ -138,7 +136,7 @@ def derived_cost(alphas: Mapping[str, torch.Tensor], table: CostTable, candidate
 
 def extreme_cost(table: CostTable, candidates: Mapping[str, Candidates], cheapest: bool = True,
                  max_skip_connects: int | None = 2, nodes: int = NODES) -> float:
-    """The lowest (or highest) cost any derivable genotype can have: two edges per node, no ``none``.
+    """The lowest (or highest) cost any derivable genotype can have (:func:`~rapdarts.search.derive.node_choices`).
 
     Exact under the skip-connect rule: a small dynamic programme over nodes and skip-connects used.
     """
@@ -147,34 +145,19 @@ def extreme_cost(table: CostTable, candidates: Mapping[str, Candidates], cheapes
     for cell_type in candidates:
         limit = skip_limit(cell_type, max_skip_connects)
         values = table.tables[cell_type].double().tolist()
-        names = candidates[cell_type]
-        options = []  # per edge: (cost without a skip-connect or None, cost of the skip-connect or None)
-        for row, ops in zip(values, names):
-            plain = [c for c, op in zip(row, ops) if op not in ("none", SKIP)]
-            skip = [c for c, op in zip(row, ops) if op == SKIP]
-            options.append((pick(plain) if plain else None, skip[0] if skip else None))
         best: dict[int, float] = {0: 0.0}  # skip-connects used -> best cost so far
         for edges in node_edges(nodes):
             choices: dict[int, float] = {}
-            for a in edges:
-                for b in edges:
-                    if b <= a:
-                        continue
-                    for used_a, cost_a in _edge_options(options[a]):
-                        for used_b, cost_b in _edge_options(options[b]):
-                            used = used_a + used_b
-                            choices[used] = pick(choices.get(used, cost_a + cost_b), cost_a + cost_b)
+            for choice in node_choices(candidates[cell_type], edges):
+                (a, b), (i, j) = choice.edges, choice.ops
+                cost = values[a][i] + values[b][j]
+                choices[choice.skips] = pick(choices.get(choice.skips, cost), cost)
             merged: dict[int, float] = {}
             for used, cost in best.items():
-                for extra, choice in choices.items():
+                for extra, choice_cost in choices.items():
                     if limit is not None and used + extra > limit:
                         continue
-                    merged[used + extra] = pick(merged.get(used + extra, cost + choice), cost + choice)
+                    merged[used + extra] = pick(merged.get(used + extra, cost + choice_cost), cost + choice_cost)
             best = merged
         total += pick(best.values())
     return total
-
-
-def _edge_options(option: tuple[float | None, float | None]) -> list[tuple[int, float]]:
-    plain, skip = option
-    return ([(0, plain)] if plain is not None else []) + ([(1, skip)] if skip is not None else [])

@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 
 from rapdarts.budget.derived_cost import extreme_cost
 from rapdarts.budget.values import Budget
-from rapdarts.costs.evaluate import CostEvaluator
-from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.cache import CostCache
 from rapdarts.costs.table import CostTable
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.errors import RapdartsError
 from rapdarts.formatting import format_number
+from rapdarts.plugins.provider import CostProvider
 from rapdarts.space.genotype import CELL_TYPES
 from rapdarts.space.layout import edge_sources
 
@@ -24,26 +24,26 @@ log = logging.getLogger("rapdarts")
 
 
 def cost_range(provider: CostProvider, primitives: Sequence[str], max_skip_connects: int | None,
-               target: TargetNetwork, evaluator: CostEvaluator | None = None) -> tuple[float, float]:
+               target: TargetNetwork, cache: CostCache | None = None) -> tuple[float, float]:
     """``(floor, ceiling)``: the cheapest and dearest genotype the search space allows for ``provider``.
 
     The floor is every kept edge at its cheapest op of ``primitives`` other than ``none`` (at most
     ``max_skip_connects`` skip-connects in the normal cell) plus the fixed parts.
     """
     candidates = {cell: tuple(tuple(primitives) for _ in edge_sources()) for cell in CELL_TYPES}
-    table = CostTable.build(provider, target, candidates, evaluator or CostEvaluator())
+    table = CostTable.build(provider, target, candidates, cache or CostCache())
     return (extreme_cost(table, candidates, True, max_skip_connects),
             extreme_cost(table, candidates, False, max_skip_connects))
 
 
 def check_budgets(budgets: Mapping[str, Budget], providers: Sequence[CostProvider], primitives: Sequence[str],
                   max_skip_connects: int | None, target: TargetNetwork,
-                  evaluator: CostEvaluator | None = None) -> dict[str, tuple[float, float]]:
+                  cache: CostCache | None = None) -> dict[str, tuple[float, float]]:
     """``{name: (floor, ceiling)}``; a budget below its floor is a one-line error giving the floor."""
     by_name = {provider.name: provider for provider in providers}
     ranges = {}
     for name, budget in budgets.items():
-        floor, ceiling = cost_range(by_name[name], primitives, max_skip_connects, target, evaluator)
+        floor, ceiling = cost_range(by_name[name], primitives, max_skip_connects, target, cache)
         ranges[name] = (floor, ceiling)
         if budget.value < floor:
             raise RapdartsError(f"budget {name}={budget.text} is below the cheapest architecture this search space "

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from rapdarts.plotting import pyplot, save_figure
+from rapdarts.storage.plotting import pyplot, save_figure
 
 
 def _stage_lines(axis: Any, metrics: Sequence[Mapping[str, Any]]) -> None:

@@ -20,7 +20,6 @@ cell. A genotype already in every band is returned unchanged.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from rapdarts.costs.table import CostTable
-from rapdarts.search.derive import SKIP, skip_limit
+from rapdarts.search.derive import node_choices, skip_limit
 from rapdarts.space.genotype import CELL_TYPES, Genotype
 from rapdarts.space.layout import edge_sources, node_edges
 
@@ -63,17 +62,16 @@ class _Option:
 
 def _node_options(cell: str, edges: range, probs: np.ndarray, tables: Sequence[np.ndarray],
                   candidates: Sequence[Sequence[str]], current: tuple[tuple[int, int], ...]) -> list[_Option]:
-    """Every (edge pair, op pair) of a node, the most probable ones kept, plus the cheapest per cost and the current."""
-    per_edge = {e: [(i, math.log(max(float(probs[e, i]), LOG_FLOOR))) for i, name in enumerate(candidates[e])
-                    if name != "none"] for e in edges}
+    """Every choice derivation could make for a node (:func:`~rapdarts.search.derive.node_choices`), the most
+    probable ones kept, plus the cheapest per cost and the current one."""
     options = []
-    for a, b in itertools.combinations(edges, 2):
-        for (i, lp_i), (j, lp_j) in itertools.product(per_edge[a], per_edge[b]):
-            costs = np.array([table[a, i] + table[b, j] for table in tables])
-            skips = (candidates[a][i] == SKIP) + (candidates[b][j] == SKIP)
-            unchanged = ((a, i) in current) + ((b, j) in current)
-            options.append(_Option(((a, i), (b, j)), lp_i + lp_j + KEEP_BONUS * unchanged, costs,
-                                   skips if cell == "normal" else 0))
+    for choice in node_choices(candidates, edges):
+        (a, b), (i, j) = choice.edges, choice.ops
+        log_p = math.log(max(float(probs[a, i]), LOG_FLOOR)) + math.log(max(float(probs[b, j]), LOG_FLOOR))
+        costs = np.array([table[a, i] + table[b, j] for table in tables])
+        unchanged = ((a, i) in current) + ((b, j) in current)
+        options.append(_Option(((a, i), (b, j)), log_p + KEEP_BONUS * unchanged, costs,
+                               choice.skips if cell == "normal" else 0))
     keep = sorted(options, key=lambda o: -o.log_p)[:OPTIONS_PER_NODE]
     for m in range(len(tables)):
         keep.append(min(options, key=lambda o: (o.costs[m], -o.log_p)))

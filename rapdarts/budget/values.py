@@ -6,9 +6,9 @@ import math
 import re
 from dataclasses import dataclass
 
-from rapdarts.costs.plugins import Providers
 from rapdarts.errors import RapdartsError
 from rapdarts.formatting import format_number
+from rapdarts.plugins.manager import Providers
 from rapdarts.search.config import SearchConfig
 
 SI_PREFIXES = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}

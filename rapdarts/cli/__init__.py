@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import click
 
-from rapdarts import distributed
 from rapdarts.cli.commands import cli
 from rapdarts.errors import Interrupted, RapdartsError
+from rapdarts.runtime import distributed
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1

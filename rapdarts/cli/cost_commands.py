@@ -1,88 +1,89 @@
-"""``rapdarts costs`` (list providers) and ``rapdarts cost`` (price an architecture)."""
+"""``rapdarts costs`` (list providers) and ``rapdarts cost`` (price an architecture, and measure it)."""
 
 from __future__ import annotations
 
 import click
 
-from rapdarts.cli.options import parse_cost_options
+from rapdarts.cli.options import parse_cost_options, plugin_options
 from rapdarts.cli.target_options import target_from, target_options
-from rapdarts.costs.evaluate import CostEvaluator
-from rapdarts.costs.plugins import discover_providers
+from rapdarts.costs.cache import CostCache
 from rapdarts.costs.table import genotype_costs
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.formatting import format_number
+from rapdarts.plugins.manager import Providers, discover_providers
+from rapdarts.plugins.provider import CostProvider, of_quantity, report_order
 from rapdarts.space.genotype import Genotype, load_genotype
 from rapdarts.space.network import count_parameters
 
 
+def warn_failures(providers: Providers) -> None:
+    for failure in providers.failures:
+        click.echo(f"warning: {failure.message()} (block it with --block-plugin {failure.plugin})", err=True)
+
+
 @click.command("costs")
-@click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME", help="Do not load this plugin.")
-@click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
-              help="Option for a cost provider (repeatable).")
-def costs_command(block_plugins: tuple[str, ...], cost_option_items: tuple[str, ...]) -> None:
+@plugin_options("Option for a cost provider (repeatable).")
+def costs_command(cost_option_items: tuple[str, ...], block_plugins: tuple[str, ...]) -> None:
     """List every discovered cost provider with its unit and package; report broken plugins."""
     providers = discover_providers(block=block_plugins, options=parse_cost_options(cost_option_items))
-    rows = [(p.name, p.unit, p.package, p.description)
+    rows = [(p.name, p.unit, p.package, p.description + (" (measured)" if p.measurer else ""))
             for p in sorted(providers.by_name.values(), key=lambda p: p.name)]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("cost", "unit", "package"))]
     click.echo(f"{'cost':{widths[0]}}  {'unit':{widths[1]}}  {'package':{widths[2]}}  description")
     for name, unit, package, description in rows:
         click.echo(f"{name:{widths[0]}}  {unit:{widths[1]}}  {package:{widths[2]}}  {description}")
-    for failure in providers.failures:
-        click.echo(f"warning: {failure.message()} (block it with --block-plugin {failure.plugin})", err=True)
+    warn_failures(providers)
 
 
 @click.command("cost")
 @click.argument("source")
-@click.option("--cost", "names", multiple=True, metavar="NAME", help="Only these costs (default: every provider).")
-@click.option("--measure", is_flag=True, help="Also export the whole network to ONNX and time it with the latency "
-              "table's settings, next to the predicted latency.")
-@click.option("--block-plugin", "block_plugins", multiple=True, metavar="NAME", help="Do not load this plugin.")
-@click.option("--cost-option", "cost_option_items", multiple=True, metavar="KEY=VALUE",
-              help="Option for a cost provider, e.g. latency.table=FILE (repeatable).")
+@click.option("--cost", "names", multiple=True, metavar="NAME",
+              help="Only these costs (default: every provider whose options are given).")
+@click.option("--measure", is_flag=True, help="Also measure the whole network with every cost that can measure "
+              "networks (latency: exported to ONNX and timed with its table's settings), next to the prediction.")
+@plugin_options("Option for a cost provider, e.g. latency.table=FILE (repeatable).")
 @target_options
-def cost_command(source: str, names: tuple[str, ...], measure: bool, block_plugins: tuple[str, ...],
-                 cost_option_items: tuple[str, ...], **options) -> None:
+def cost_command(source: str, names: tuple[str, ...], measure: bool, cost_option_items: tuple[str, ...],
+                 block_plugins: tuple[str, ...], **options) -> None:
     """The cost of SOURCE (preset, genotype file or run directory) under every provider.
 
-    Costs are summed over the ops of the evaluation network built from the genotype; the
-    parameter count is also taken from the built torch model as a cross-check.
+    Costs are summed over the ops of the evaluation network built from the genotype; costs that
+    count parameters are also checked against the parameters of the built torch model.
     """
     genotype = load_genotype(source)
     target = target_from(options)
     cost_options = parse_cost_options(cost_option_items)
     providers = discover_providers(block=block_plugins, options=cost_options)
-    for failure in providers.failures:
-        click.echo(f"warning: {failure.message()}", err=True)
-    default = [n for n in sorted(providers.by_name) if n != "surrogate" or "surrogate.model" in cost_options]
+    warn_failures(providers)
+    default = [p.name for p in report_order(list(providers.by_name.values())) if not p.missing_options(cost_options)]
     selected = providers.select(names or default)
-    costs = genotype_costs(genotype, selected, target, CostEvaluator())
+    costs = genotype_costs(genotype, selected, target, CostCache())
     click.echo(f"{source}: {target.describe()}")
     for provider in selected:
         click.echo(f"  {provider.name:16s} {format_number(costs[provider.name]):>16} {provider.unit}")
     counted = count_parameters(target.build(genotype)).without_auxiliary
-    check = ""
-    if "params" in costs:
-        check = " (matches)" if int(costs["params"]) == counted else \
-            f" (DIFFERS from params: {format_number(costs['params'])})"
+    checks = [(p.name, costs[p.name]) for p in of_quantity(selected, "parameters")]
+    check = "".join(" (matches)" if int(value) == counted else f" (DIFFERS from {name}: {format_number(value)})"
+                    for name, value in checks)
     click.echo(f"  {'torch model':16s} {counted:>16,} parameters counted from the built model{check}")
     if measure:
-        _measure(genotype, target, cost_options, costs.get("latency"))
+        _measure(genotype, target, [p for p in selected if p.measurer is not None], costs)
 
 
-def _measure(genotype: Genotype, target: TargetNetwork, cost_options: dict[str, str], predicted: float | None) -> None:
-    from rapdarts.latency.drift import warn_if_drifted
-    from rapdarts.latency.lookup import LatencyLookup
-    from rapdarts.latency.measure import measure_genotype
-
-    table = LatencyLookup(cost_options).table()
-    table.check_timable()
-    warn_if_drifted(table)
-    timing = measure_genotype(genotype, target, table.settings)
-    line = f"  {'measured':16s} {timing.median_ms:>16.4f} ms whole network ({table.describe_origin()})"
-    if predicted is not None:
-        line += f"; predicted {predicted:.4f} ms ({(predicted - timing.median_ms) / timing.median_ms:+.1%})"
-    click.echo(line)
-    if timing.noisy:
-        click.echo(f"warning: the network's timings varied by {timing.spread:.0%} between sessions: the machine is "
-                   "busy; measure again when it is quiet", err=True)
+def _measure(genotype: Genotype, target: TargetNetwork, providers: list[CostProvider], costs: dict[str, float]) -> None:
+    if not providers:
+        click.echo("  (no selected cost can measure whole networks)")
+    for provider in providers:
+        assert provider.measurer is not None
+        reason = provider.measurer.unavailable()
+        if reason is not None:
+            click.echo(f"  {provider.name:16s} not measured: {reason}")
+            continue
+        measured = provider.measurer.measure([("network", genotype)], target)["network"]
+        predicted = costs[provider.name]
+        click.echo(f"  {'measured ' + provider.name:16s} {format_number(measured.value, 6):>16} {provider.unit} whole "
+                   f"network ({provider.measurer.where()}); predicted {format_number(predicted, 6)} "
+                   f"({(predicted - measured.value) / measured.value:+.1%})")
+        if measured.noisy:
+            click.echo(f"warning: the {provider.name} measurements varied by {measured.spread:.0%}: the machine is "
+                       "busy; measure again when it is quiet", err=True)

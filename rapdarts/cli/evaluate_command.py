@@ -8,9 +8,9 @@ import click
 import torch
 
 from rapdarts.data import balanced_subset, load_dataset
-from rapdarts.device import resolve_device
 from rapdarts.errors import RapdartsError
-from rapdarts.evaluation import evaluate_classifier
+from rapdarts.runtime.device import resolve_device
+from rapdarts.runtime.evaluation import evaluate_classifier
 from rapdarts.space.genotype import load_genotype
 from rapdarts.train.checkpoint import load_trained
 

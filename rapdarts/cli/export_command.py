@@ -13,9 +13,9 @@ from rapdarts.data import DataShape
 from rapdarts.deploy.export import DEFAULT_TOLERANCE, export_checked
 from rapdarts.deploy.onnx_export import DEFAULT_OPSET
 from rapdarts.errors import RapdartsError
-from rapdarts.rundir import RunDirectory
 from rapdarts.space.genotype import load_genotype
-from rapdarts.space.network import EvalNetwork, count_parameters
+from rapdarts.space.network import EVAL_CELLS, EVAL_CHANNELS, EvalNetwork, count_parameters
+from rapdarts.storage.rundir import RunDirectory
 from rapdarts.train.checkpoint import TrainedWeights, load_trained, run_kind
 
 
@@ -55,9 +55,9 @@ def _check_options(weights: TrainedWeights, classes: int | None, in_channels: in
               help="Input channels of an untrained network [default: the run's, else 3].")
 @click.option("--image-size", type=click.IntRange(min=1), help="Input height and width [default: the run's, else 32].")
 @click.option("--init-channels", "--channels", "init_channels", type=click.IntRange(min=2),
-              help="Width C of an untrained network [default: 36].")
+              help=f"Width C of an untrained network [default: {EVAL_CHANNELS}].")
 @click.option("--cells", "--layers", "cells", type=click.IntRange(min=3),
-              help="Cells of an untrained network [default: 20].")
+              help=f"Cells of an untrained network [default: {EVAL_CELLS}].")
 @click.option("--batch", default=1, type=click.IntRange(min=1), show_default=True,
               help="Batch size of the exported model (static shape).")
 @click.option("--opset", default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
@@ -100,7 +100,7 @@ def export_command(source: str, onnx_path: str, checkpoint: str | None, classes:
         size = (image_size, image_size) if image_size else recorded.image_size
         shape = DataShape(classes or recorded.num_classes, in_channels or recorded.in_channels, size)
         torch.manual_seed(0)
-        model = TargetNetwork(shape, init_channels or 36, cells or 20).build(genotype)
+        model = TargetNetwork(shape, init_channels or EVAL_CHANNELS, cells or EVAL_CELLS).build(genotype)
         genotype_text = "UNTRAINED (random initial weights; train it with 'rapdarts train' for real predictions)"
     exported = export_checked(model, shape, onnx_path, batch=batch, samples=samples, tolerance=tolerance, opset=opset,
                               what=source)

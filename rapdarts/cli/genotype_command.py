@@ -8,7 +8,7 @@ import click
 
 from rapdarts.cli.options import output_file
 from rapdarts.space.genotype import load_genotype, preset_names
-from rapdarts.space.network import EvalNetwork, count_parameters
+from rapdarts.space.network import EVAL_CELLS, EVAL_CHANNELS, EvalNetwork, count_parameters
 from rapdarts.space.ops import build_op, primitives
 
 
@@ -17,10 +17,10 @@ from rapdarts.space.ops import build_op, primitives
 @click.option("--list", "list_presets", is_flag=True, help="List the shipped presets.")
 @click.option("--json", "as_json", is_flag=True, help="Print the genotype as JSON only.")
 @click.option("--plot", metavar="PNG", callback=output_file, help="Draw the two cells into this file.")
-@click.option("--init-channels", "--channels", "init_channels", default=36, type=click.IntRange(min=2),
+@click.option("--init-channels", "--channels", "init_channels", default=EVAL_CHANNELS, type=click.IntRange(min=2),
               show_default=True,
               help="Evaluation network width C.")
-@click.option("--cells", "--layers", "cells", default=20, type=click.IntRange(min=3), show_default=True,
+@click.option("--cells", "--layers", "cells", default=EVAL_CELLS, type=click.IntRange(min=3), show_default=True,
               help="Evaluation network depth (cells).")
 @click.option("--classes", default=10, type=click.IntRange(min=2), show_default=True, help="Number of classes.")
 def genotype_command(source: str | None, list_presets: bool, as_json: bool, plot: str | None, init_channels: int,

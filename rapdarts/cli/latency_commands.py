@@ -13,9 +13,9 @@ from rapdarts.cli.options import output_directory, output_file
 from rapdarts.cli.target_options import target_from, target_options, timing_from, timing_options
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.lookup import LatencyLookup
-from rapdarts.latency.profile import DEFAULT_NETWORKS, calibration_genotypes, export_bundle, profile, target_specs
+from rapdarts.latency.maker import DEFAULT_NETWORKS, calibration_genotypes, export_bundle, make_table, target_specs
 from rapdarts.latency.table import LatencyTable
-from rapdarts.progress import logs_above_bars
+from rapdarts.runtime.progress import logs_above_bars
 from rapdarts.space.genotype import load_genotype, preset_names
 
 log = logging.getLogger("rapdarts")
@@ -61,7 +61,7 @@ def profile_command(out: str, networks: int, seed: int, progress: bool, **option
              len(target_specs(target)), len(calibration_genotypes(networks, seed)), target.describe(),
              settings.provider, settings.intra_threads, settings.optimization)
     with logs_above_bars():
-        path = profile(target, out, settings, networks, seed, progress)
+        path = make_table(target, out, settings, networks, seed, progress)
     table = LatencyTable.load(path)
     click.echo(f"latency table: {path} ({len(table.entries)} ops, per-call overhead "
                f"{table.header['overhead_ms']:.4f} ms, device {table.header['device']})")
@@ -163,12 +163,12 @@ def _print_errors(title: str, report: dict) -> None:
 def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], calibrate: bool, out: str, seed: int,
                      progress: bool, **options: Any) -> None:
     """Check the latency model against whole networks: predicted (the table's sum) vs measured."""
-    from rapdarts.atomic import atomic_write_json
     from rapdarts.latency.plots import plot_validation
     from rapdarts.latency.validate import validate
+    from rapdarts.storage.atomic import atomic_write_json
 
     target = target_from(options)
-    lookup = LatencyLookup({"latency.table": table_path})
+    lookup = LatencyLookup(Path(table_path))
     lookup.table().check_compatible(batch=target.batch)
     chosen = [(name, load_genotype(name)) for name in (genotypes or preset_names())]
     with logs_above_bars():

@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 
 import click
 
-from rapdarts.device import resolve_device
 from rapdarts.errors import Interrupted, RapdartsError
-from rapdarts.paths import check_output
-from rapdarts.progress import logs_above_bars
+from rapdarts.runtime.device import resolve_device
+from rapdarts.runtime.progress import logs_above_bars
 from rapdarts.settings import load_config_file
+from rapdarts.storage.paths import check_output
 
 Config = TypeVar("Config")
 T = TypeVar("T")

@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from rapdarts import distributed
 from rapdarts.api import load_resumable, prepare_search
 from rapdarts.cli.options import (
     config_options,
@@ -22,8 +21,9 @@ from rapdarts.cli.options import (
     settings_options,
 )
 from rapdarts.errors import RapdartsError
+from rapdarts.runtime import distributed
 from rapdarts.search.config import PROFILE_HELP, PROFILES, SearchConfig, profile_config
-from rapdarts.search.loop import SearchResult
+from rapdarts.search.progressive import SearchResult
 
 log = logging.getLogger("rapdarts")
 

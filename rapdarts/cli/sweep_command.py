@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from rapdarts import distributed
 from rapdarts.cli.options import (
     config_options,
     given,
@@ -20,8 +19,9 @@ from rapdarts.cli.options import (
 )
 from rapdarts.cli.search_command import PROFILE_CHOICES, resolve_config
 from rapdarts.errors import Interrupted, RapdartsError
-from rapdarts.rundir import RunDirectory
+from rapdarts.runtime import distributed
 from rapdarts.search.config import SearchConfig
+from rapdarts.storage.rundir import RunDirectory
 from rapdarts.sweep.plan import plan_sweep
 from rapdarts.sweep.results import SweepResults
 from rapdarts.sweep.runner import SweepOptions, load_sweep, start_sweep

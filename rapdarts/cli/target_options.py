@@ -8,8 +8,9 @@ import click
 
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.data import DataShape
-from rapdarts.deploy.ondevice import OPTIMIZATION_LEVELS, ProfilingError, TimingSettings, check_settings
 from rapdarts.errors import RapdartsError
+from rapdarts.ondevice import OPTIMIZATION_LEVELS, ProfilingError, TimingSettings, check_settings
+from rapdarts.space.network import EVAL_CELLS, EVAL_CHANNELS
 
 DATASET_SHAPES = {"digits": (1, 8, 10), "cifar10": (3, 32, 10), "cifar100": (3, 32, 100)}
 """(input channels, image size, classes) of the datasets whose shape is known without loading them."""
@@ -20,10 +21,9 @@ def target_options(function: Callable) -> Callable:
     options = [
         click.option("--dataset", type=click.Choice(tuple(DATASET_SHAPES)), help="Take input shape and classes "
                      "from this dataset (default: CIFAR-10 shapes)."),
-        click.option("--init-channels", "--channels", "init_channels", default=36, type=click.IntRange(min=2),
-                     show_default=True,
-                     help="Evaluation network width C."),
-        click.option("--cells", "--layers", "cells", default=20, type=click.IntRange(min=3), show_default=True,
+        click.option("--init-channels", "--channels", "init_channels", default=EVAL_CHANNELS,
+                     type=click.IntRange(min=2), show_default=True, help="Evaluation network width C."),
+        click.option("--cells", "--layers", "cells", default=EVAL_CELLS, type=click.IntRange(min=3), show_default=True,
                      help="Evaluation network cells."),
         click.option("--classes", type=click.IntRange(min=2),
                      help="Number of classes [default: from --dataset, else 10]."),

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from rapdarts import distributed
 from rapdarts.api import load_resumable_training, prepare_training
 from rapdarts.cli.options import (
     config_options,
@@ -22,6 +21,7 @@ from rapdarts.cli.options import (
 )
 from rapdarts.cli.search_command import PROFILE_NOTES
 from rapdarts.errors import RapdartsError
+from rapdarts.runtime import distributed
 from rapdarts.settings import load_config_file
 from rapdarts.space.genotype import load_genotype
 from rapdarts.train.checkpoint import run_kind

@@ -12,8 +12,8 @@ handled explicitly, never silently:
 
 Any other op fvcore reports as unsupported is an error naming the op, so a new op cannot be
 silently priced at zero. Checked with fvcore 0.1.5.post20221221 on torch 2.14: it works; its
-import emits a FutureWarning about ``torch.jit.script`` (harmless, filtered here). The built-in
-``flops`` plugin (``cost_plugins/flops.py``) registers :func:`flops_provider`.
+import emits a FutureWarning about ``torch.jit.script`` (harmless, filtered here). A plugin that
+offers flops as a cost (rapdarts' own does) wraps :func:`op_flops`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.spec import OpSpec, build_module, example_input
+from rapdarts.space.ops import is_zero
 
 VERSION = "fvcore-0.1.5-1"
 
@@ -50,19 +50,14 @@ def _pool(inputs: list[Any], outputs: list[Any]) -> Counter:
     return Counter({"pool": _output_elements(outputs) * math.prod(kernel)})
 
 
-def _elementwise(inputs: list[Any], outputs: list[Any]) -> Counter:
-    return Counter({"add": _output_elements(outputs)})
+def extra_handles() -> dict[str, Any]:
+    """The handles fvcore lacks: pools (per window element), node sums (fvcore's own elementwise counter, one per
+    output element) and ops ignored on purpose (``None``)."""
+    from fvcore.nn.jit_handles import elementwise_flop_counter
 
-
-EXTRA_HANDLES = {
-    "aten::max_pool2d": _pool,
-    "aten::avg_pool2d": _pool,
-    "aten::add": _elementwise,
-    "aten::add_": _elementwise,
-    "aten::constant_pad_nd": None,
-    "aten::pad": None,
-    "aten::dropout": None,
-}
+    add = elementwise_flop_counter(input_scale=0, output_scale=1)
+    return {"aten::max_pool2d": _pool, "aten::avg_pool2d": _pool, "aten::add": add, "aten::add_": add,
+            "aten::constant_pad_nd": None, "aten::pad": None, "aten::dropout": None}
 
 
 def flop_analysis(module: torch.nn.Module, inputs: torch.Tensor):
@@ -71,7 +66,8 @@ def flop_analysis(module: torch.nn.Module, inputs: torch.Tensor):
         warnings.simplefilter("ignore", FutureWarning)
         from fvcore.nn import FlopCountAnalysis
 
-    analysis = FlopCountAnalysis(module.eval(), inputs).set_op_handle(**EXTRA_HANDLES)
+        handles = extra_handles()
+    analysis = FlopCountAnalysis(module.eval(), inputs).set_op_handle(**handles)
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     return analysis
 
@@ -90,12 +86,6 @@ def count_flops(module: torch.nn.Module, inputs: torch.Tensor) -> float:
 
 def op_flops(spec: OpSpec) -> float:
     """FLOPs (multiply-adds) of the op of ``spec``."""
-    if spec.op == "none":
+    if is_zero(spec.op):
         return 0.0
     return count_flops(build_module(spec), example_input(spec))
-
-
-def flops_provider() -> CostProvider:
-    """The ``flops`` cost: fvcore's count of an op at its shape."""
-    return CostProvider("flops", "flops (multiply-adds)", "fvcore FlopCountAnalysis, one multiply-add = one flop",
-                        op_flops, VERSION)

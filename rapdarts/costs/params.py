@@ -5,16 +5,16 @@ are always affine):
 
 * sep_conv_kxk: ``2 (k^2 C + C^2)`` + two BNs;  dil_conv_kxk: ``k^2 C + C^2`` + one BN
 * skip_connect at stride 2, factorized_reduce, relu_conv_bn: ``C_in C_out`` + one BN
-* stem: ``9 C_in C_out + 2 C_out``;  classifier: ``C_in C_out + C_out``
+* stem (``9 C_in C_out + 2 C_out``) and classifier (``C_in C_out + C_out``): counted on their modules, the ones
+  both networks are built of
 * none, pools, identity, add, concat: 0
 
-An op registered by a third party has no formula here; its instantiated module is counted instead.
-The built-in ``params`` plugin (``cost_plugins/params.py``) registers :func:`params_provider`.
+An op registered by a third party has no formula here either; its instantiated module is counted instead.
+A plugin that offers parameter counts as a cost (rapdarts' own does) wraps :func:`parameter_count`.
 """
 
 from __future__ import annotations
 
-from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.spec import OpSpec, build_module
 
 VERSION = "1"
@@ -35,14 +35,4 @@ def parameter_count(spec: OpSpec) -> float:
         return float(k * k * spec.C_in + spec.C_in * spec.C_out + bn)
     if spec.op in ("relu_conv_bn", "factorized_reduce"):
         return float(spec.C_in * spec.C_out + bn)
-    if spec.op == "stem":
-        return float(9 * spec.C_in * spec.C_out + 2 * spec.C_out)
-    if spec.op == "classifier":
-        return float(spec.C_in * spec.C_out + spec.C_out)
     return float(sum(p.numel() for p in build_module(spec).parameters()))
-
-
-def params_provider() -> CostProvider:
-    """The ``params`` cost: parameters of an op at its shape."""
-    return CostProvider("params", "parameters", "analytical parameter count (weights + affine BN)", parameter_count,
-                        VERSION)

@@ -22,10 +22,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from rapdarts.space.ops import FactorizedReduce, ReLUConvBN, build_op, op_info, primitives
+from rapdarts.space.ops import Classifier, FactorizedReduce, ReLUConvBN, Stem, build_op, op_info, primitives
 
 FIXED_OPS = ("stem", "relu_conv_bn", "factorized_reduce", "add", "concat", "classifier")
-NETWORKS = ("eval", "search")
 FIXED_KERNELS = {"stem": 3, "relu_conv_bn": 1, "factorized_reduce": 1}
 """Spatial kernel of the fixed ops that have a convolution (the others have none)."""
 
@@ -99,16 +98,6 @@ class _Concat(nn.Module):
         return torch.cat([x] * self.parts, dim=1)
 
 
-class _Classifier(nn.Module):
-    def __init__(self, C_in: int, classes: int):
-        super().__init__()
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_in, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.global_pooling(x).flatten(1))
-
-
 def build_module(spec: OpSpec) -> nn.Module:
     """The op of ``spec`` exactly as its network builds it (in eval mode)."""
     affine = spec.network == "eval"
@@ -119,7 +108,7 @@ def build_module(spec: OpSpec) -> nn.Module:
         if spec.network == "search" and op_info(spec.op).family == "pool":
             module = nn.Sequential(module, nn.BatchNorm2d(spec.C_in, affine=False))
     elif spec.op == "stem":
-        module = nn.Sequential(nn.Conv2d(spec.C_in, spec.C_out, 3, padding=1, bias=False), nn.BatchNorm2d(spec.C_out))
+        module = Stem(spec.C_in, spec.C_out)
     elif spec.op == "relu_conv_bn":
         module = ReLUConvBN(spec.C_in, spec.C_out, 1, 1, 0, affine)
     elif spec.op == "factorized_reduce":
@@ -129,7 +118,7 @@ def build_module(spec: OpSpec) -> nn.Module:
     elif spec.op == "concat":
         module = _Concat(spec.C_out // spec.C_in)
     elif spec.op == "classifier":
-        module = _Classifier(spec.C_in, spec.C_out)
+        module = Classifier(spec.C_in, spec.C_out)
     else:
         raise ValueError(f"unknown op {spec.op!r} in an op spec")
     return module.eval()

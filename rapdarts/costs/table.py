@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rapdarts.costs.evaluate import CostEvaluator
-from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.cache import CostCache
 from rapdarts.costs.target import TargetNetwork
+from rapdarts.plugins.provider import CostProvider
 from rapdarts.space.genotype import CELL_TYPES, Genotype
 
 
@@ -35,13 +35,13 @@ class CostTable:
 
     @classmethod
     def build(cls, provider: CostProvider, target: TargetNetwork, candidates: Mapping[str, Sequence[Sequence[str]]],
-              evaluator: CostEvaluator) -> CostTable:
+              cache: CostCache) -> CostTable:
         tables = {}
         for cell_type in CELL_TYPES:
             specs = target.candidate_specs(cell_type, candidates[cell_type])
             tables[cell_type] = torch.tensor(
-                [[sum(evaluator.costs(provider, cells)) for cells in edge] for edge in specs], dtype=torch.float64)
-        fixed = sum(evaluator.costs(provider, target.fixed_specs()))
+                [[sum(cache.costs(provider, cells)) for cells in edge] for edge in specs], dtype=torch.float64)
+        fixed = sum(cache.costs(provider, target.fixed_specs()))
         return cls(provider, tables, float(fixed))
 
     def to(self, device: torch.device) -> CostTable:
@@ -59,7 +59,7 @@ def expected_cost(alphas: Mapping[str, torch.Tensor], table: CostTable) -> torch
 
 
 class ExpectedCost:
-    """A :class:`~rapdarts.extensions.LossTerm`: ``weight * C_m`` for one provider's table."""
+    """A :class:`~rapdarts.plugins.extensions.LossTerm`: ``weight * C_m`` for one provider's table."""
 
     def __init__(self, table: CostTable, weight: float):
         self.table = table
@@ -71,10 +71,10 @@ class ExpectedCost:
 
 
 def genotype_costs(genotype: Genotype, providers: Sequence[CostProvider], target: TargetNetwork,
-                   evaluator: CostEvaluator | None = None) -> dict[str, float]:
+                   cache: CostCache | None = None) -> dict[str, float]:
     """The actual cost of the network built from ``genotype``, per provider (cell ops + fixed parts)."""
-    evaluator = evaluator or CostEvaluator()
+    cache = cache or CostCache()
     specs = target.genotype_specs(genotype)
-    costs = {provider.name: float(sum(evaluator.costs(provider, specs))) for provider in providers}
-    evaluator.flush(providers)
+    costs = {provider.name: float(sum(cache.costs(provider, specs))) for provider in providers}
+    cache.flush(providers)
     return costs

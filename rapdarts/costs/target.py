@@ -20,7 +20,7 @@ from rapdarts.costs.spec import OpSpec
 from rapdarts.data import DataShape
 from rapdarts.space.genotype import Genotype
 from rapdarts.space.layout import NODES, CellSpec, cell_layout, edge_sources, edge_stride
-from rapdarts.space.network import EvalNetwork
+from rapdarts.space.network import EVAL_CELLS, EVAL_CHANNELS, EvalNetwork
 from rapdarts.space.supernet import SearchNetwork
 
 
@@ -29,8 +29,8 @@ class TargetNetwork:
     """Shape of the network costs are priced in; ``network`` is ``eval`` or ``search``."""
 
     shape: DataShape = field(default_factory=DataShape)
-    init_channels: int = 36
-    cells: int = 20
+    init_channels: int = EVAL_CHANNELS
+    cells: int = EVAL_CELLS
     batch: int = 1
     dtype: str = "float32"
     network: str = "eval"
@@ -119,17 +119,14 @@ class TargetNetwork:
         return specs
 
 
-PRICED_IN = ("eval", "search")
-
-
 @dataclass(frozen=True)
 class Pricing:
     """Which network a search prices its costs in: the evaluation network, or each stage's search network."""
 
     network: str = "eval"
-    init_channels: int = 36
+    init_channels: int = EVAL_CHANNELS
     """Width of the evaluation network (ignored when pricing in the search network)."""
-    cells: int = 20
+    cells: int = EVAL_CELLS
     """Cells of the evaluation network (ignored when pricing in the search network)."""
     batch: int = 1
 
@@ -137,8 +134,8 @@ class Pricing:
     def from_settings(cls, settings: Mapping[str, Any]) -> Pricing:
         """From a search's settings (its ``config.json``): ``cost_target``, ``target_channels``,
         ``target_cells`` and ``cost_batch``, with the published evaluation network as the default."""
-        return cls(str(settings.get("cost_target", "eval")), int(settings.get("target_channels", 36)),
-                   int(settings.get("target_cells", 20)), int(settings.get("cost_batch", 1)))
+        return cls(str(settings.get("cost_target", "eval")), int(settings.get("target_channels", EVAL_CHANNELS)),
+                   int(settings.get("target_cells", EVAL_CELLS)), int(settings.get("cost_batch", 1)))
 
     def eval_target(self, shape: DataShape) -> TargetNetwork:
         """The evaluation network a searched genotype is trained and deployed as."""

@@ -1,2 +1,2 @@
 """Deployment: ONNX export checked against torch, and ONNX Runtime timing (the torch-free part of which,
-:mod:`rapdarts.deploy.ondevice`, also runs alone on a target device)."""
+:mod:`rapdarts.ondevice`, also runs alone on a target device)."""

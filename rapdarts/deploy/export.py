@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from rapdarts.atomic import atomic_write
 from rapdarts.data import DataShape
 from rapdarts.deploy.onnx_export import (
     DEFAULT_OPSET,
@@ -27,6 +26,7 @@ from rapdarts.deploy.onnx_export import (
 )
 from rapdarts.errors import RapdartsError
 from rapdarts.space.network import EvalNetwork
+from rapdarts.storage.atomic import atomic_write
 
 DEFAULT_TOLERANCE = 1e-4
 

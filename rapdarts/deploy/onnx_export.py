@@ -1,6 +1,6 @@
 """ONNX export (torch) and ONNX Runtime timing, shared by latency profiling, export and reports.
 
-The timing itself lives in :mod:`rapdarts.deploy.ondevice`, which needs only onnxruntime and numpy so
+The timing itself lives in :mod:`rapdarts.ondevice`, which needs only onnxruntime and numpy so
 the same code runs on target devices; this module adds export and rapdarts' one-line errors.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rapdarts.atomic import atomic_write
-from rapdarts.deploy import ondevice
-from rapdarts.deploy.ondevice import OPTIMIZATION_LEVELS, Timing, TimingSettings, run_session
+from rapdarts import ondevice
 from rapdarts.errors import RapdartsError
+from rapdarts.ondevice import OPTIMIZATION_LEVELS, Timing, TimingSettings, run_session
+from rapdarts.storage.atomic import atomic_write
 
 __all__ = ["OPTIMIZATION_LEVELS", "Timing", "TimingSettings", "export_onnx", "make_session", "run_session",
            "time_model"]
@@ -56,7 +56,7 @@ def make_session(model: bytes | str | Path, settings: TimingSettings):
 
 
 def time_model(model: bytes | str | Path, inputs: np.ndarray, settings: TimingSettings = TimingSettings()) -> Timing:
-    """Median latency (ms) over several fresh sessions; see :func:`rapdarts.deploy.ondevice.time_model`."""
+    """Median latency (ms) over several fresh sessions; see :func:`rapdarts.ondevice.time_model`."""
     try:
         return ondevice.time_model(model, inputs, settings)
     except ondevice.ProfilingError as error:

@@ -1,9 +1,9 @@
 """Does the machine still run as fast as when the table was made? Re-time the table's reference network.
 
-A table is a snapshot of one moment: on shared machines the same network timed minutes apart
-varied by 6-14% on this project's machines, and by 2x with two intra-op threads when a neighbour
-took the other core. Before a figure is judged against a measurement (validation, ``cost
---measure``, a latency budget), the reference network recorded at profile time is timed again.
+A table is a snapshot of one moment: on a shared machine the same network times differently minutes
+apart, and a neighbour taking a core slows multi-threaded sessions most. Before a figure is judged
+against a measurement (validation, ``cost --measure``, a latency budget), the reference network
+recorded at profile time is timed again.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from rapdarts.costs.target import TargetNetwork
-from rapdarts.latency.measure import measure_genotype
+from rapdarts.latency.networks import measure_genotype
 from rapdarts.latency.table import LatencyTable
 from rapdarts.space.genotype import Genotype
 

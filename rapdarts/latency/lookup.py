@@ -1,98 +1,116 @@
-"""Op latency (ms) looked up in a table measured with ONNX Runtime on the target, and its provider.
+"""Op latency (ms) looked up in a table measured with ONNX Runtime on the target, and a provider made of it.
 
-Options (``--cost-option KEY=VALUE``):
+A provider made by :func:`table_latency_provider` reads its options under its own name (``NAME.KEY``):
 
-* ``latency.table=FILE``: the table (``rapdarts profile --out FILE``, or made on a device with
-  ``rapdarts export-ops``). Without it, a per-machine table in ``~/.cache/rapdarts/latency`` is used
-  and filled on demand.
-* ``latency.measure=auto|never``: measure ops missing from the table now (``auto``, only if the
+* ``NAME.table=FILE``: the table (``rapdarts profile --out FILE``, or made on a device with
+  ``rapdarts export-ops``). Without it, a per-machine table in the ``latency`` cache directory is
+  used and filled on demand.
+* ``NAME.measure=auto|never``: measure ops missing from the table now (``auto``, only if the
   table was measured on this machine with this onnxruntime) or fail naming the missing op.
-* ``latency.provider``, ``latency.threads``, ``latency.optimization``: ONNX Runtime settings for a
-  new table (an existing table's own settings win; asking for different ones is an error).
+* ``NAME.provider``, ``NAME.threads``, ``NAME.optimization``: ONNX Runtime settings for a new table
+  (an existing table's own settings win; asking for different ones is an error).
 
 The fixed per-call overhead of ``session.run`` is measured once per table and counted once per
 network (with the stem); every other op costs its median minus that overhead, scaled by the
-table's calibration (:mod:`rapdarts.latency.calibration`). Ops measured on demand are outside the
-calibrated target and cost their raw time; the first one is logged as a warning. The built-in
-``latency`` plugin (``cost_plugins/latency.py``) registers :func:`latency_provider`.
+table's calibration (:mod:`rapdarts.latency.op_latency`). Ops measured on demand are outside the
+calibrated target and cost their raw time; the first one is logged as a warning. The provider
+declares a :class:`TableMeasurer`, so budgets and reports can time whole networks the way the
+table was measured.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
-import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from rapdarts.costs.provider import CostProvider
+from rapdarts import ondevice
 from rapdarts.costs.spec import OpSpec
 from rapdarts.costs.target import TargetNetwork
-from rapdarts.deploy.ondevice import TimingSettings, device_name
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.calibration import network_ops, op_cost
-from rapdarts.latency.profile import measure_overhead, measure_spec
+from rapdarts.latency.maker import measure_overhead, measure_spec
+from rapdarts.latency.op_latency import network_ops, op_cost
 from rapdarts.latency.table import LatencyTable
+from rapdarts.plugins.provider import CostProvider, Measurement
 from rapdarts.space.genotype import Genotype
+from rapdarts.space.ops import is_zero
+from rapdarts.storage.paths import cache_dir
 
 log = logging.getLogger("rapdarts")
-NAME = "latency"
+MEASURE_MODES = ("auto", "never")
+SETTING_OPTIONS = {"provider": "provider", "threads": "intra_threads", "optimization": "optimization"}
+"""Option key -> table header field of the ONNX Runtime settings a table is checked against."""
+BUDGET_SESSIONS = 5
+"""Fresh sessions per network when a network is measured (a budget's verdict rests on the figure)."""
 
 
-def default_table_path(settings: TimingSettings) -> Path:
+def default_table_path(settings: ondevice.TimingSettings) -> Path:
     """A per-machine table under the cache directory, distinct per device and ONNX Runtime setting."""
-    import onnxruntime
-
-    identity = f"{device_name()}|{onnxruntime.__version__}|{settings.provider}|{settings.intra_threads}|" \
-               f"{settings.optimization}"
-    digest = hashlib.sha1(identity.encode()).hexdigest()[:12]
-    root = Path(os.environ.get("RAPDARTS_CACHE_DIR") or Path.home() / ".cache" / "rapdarts") / "latency"
-    return root / f"table-{digest}.json"
+    identity = {**ondevice.machine_identity(), "provider": settings.provider, "threads": settings.intra_threads,
+                "optimization": settings.optimization}
+    digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    return cache_dir("latency") / f"table-{digest}.json"
 
 
 class LatencyLookup:
-    """Looks ops up in one table, measuring missing ones when allowed; thread-safe."""
+    """Looks ops up in one table, measuring missing ones when allowed; thread-safe.
 
-    def __init__(self, options: Mapping[str, str]):
-        self.options = dict(options)
-        self.measure = self.options.get("latency.measure", "auto")
-        if self.measure not in ("auto", "never"):
-            raise RapdartsError(f"latency.measure={self.measure!r}: choose auto or never")
-        defaults = TimingSettings()
-        try:
-            self.requested = TimingSettings(
-                provider=self.options.get("latency.provider", defaults.provider),
-                intra_threads=int(self.options.get("latency.threads", defaults.intra_threads)),
-                optimization=self.options.get("latency.optimization", defaults.optimization),
-                warmup=int(self.options.get("latency.warmup", defaults.warmup)),
-                repeats=int(self.options.get("latency.repeats", defaults.repeats)),
-                sessions=int(self.options.get("latency.sessions", defaults.sessions)))
-        except ValueError as error:
-            raise RapdartsError(f"latency options: {error}") from None
-        given = self.options.get("latency.table")
-        self.path = Path(given) if given else default_table_path(self.requested)
-        self.explicit = given is not None
+    ``requested`` are the ONNX Runtime settings of a new table; ``checked`` names the header fields
+    the user asked for explicitly, which an existing table must match.
+    """
+
+    def __init__(self, path: Path | None = None, requested: ondevice.TimingSettings = ondevice.TimingSettings(),
+                 checked: Sequence[str] = (), measure: str = "auto"):
+        if measure not in MEASURE_MODES:
+            raise RapdartsError(f"measure={measure!r}: choose auto or never")
+        self.requested = requested
+        self.checked = tuple(checked)
+        self.measure = measure
+        self.explicit = path is not None
+        self.path = path if path is not None else default_table_path(requested)
         self._table: LatencyTable | None = None
         self._lock = threading.RLock()
         self._warned_uncalibrated = False
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, str], prefix: str) -> LatencyLookup:
+        """The lookup the ``PREFIX.*`` options describe (see the module docstring)."""
+        defaults = ondevice.TimingSettings()
+        try:
+            requested = ondevice.TimingSettings(
+                provider=options.get(f"{prefix}.provider", defaults.provider),
+                intra_threads=int(options.get(f"{prefix}.threads", defaults.intra_threads)),
+                optimization=options.get(f"{prefix}.optimization", defaults.optimization),
+                warmup=int(options.get(f"{prefix}.warmup", defaults.warmup)),
+                repeats=int(options.get(f"{prefix}.repeats", defaults.repeats)),
+                sessions=int(options.get(f"{prefix}.sessions", defaults.sessions)))
+        except ValueError as error:
+            raise RapdartsError(f"{prefix} options: {error}") from None
+        measure = options.get(f"{prefix}.measure", "auto")
+        if measure not in MEASURE_MODES:
+            raise RapdartsError(f"{prefix}.measure={measure!r}: choose auto or never")
+        given = options.get(f"{prefix}.table")
+        checked = [field for key, field in SETTING_OPTIONS.items() if f"{prefix}.{key}" in options]
+        return cls(Path(given) if given else None, requested, checked, measure)
 
     def table(self) -> LatencyTable:
         """The table, loaded (or started empty, for on-demand measurement) on first use."""
         if self._table is None:
             if self.path.exists():
                 self._table = LatencyTable.load(self.path)
-                for key, wanted in (("provider", self.requested.provider),
-                                    ("intra_threads", self.requested.intra_threads),
-                                    ("optimization", self.requested.optimization)):
-                    if f"latency.{'threads' if key == 'intra_threads' else key}" in self.options and \
-                            self._table.header[key] != wanted:
+                for key in self.checked:
+                    wanted = getattr(self.requested, key)
+                    if self._table.header[key] != wanted:
                         raise RapdartsError(f"latency table {self.path} was measured with {key} "
                                             f"{self._table.header[key]!r}, but {wanted!r} is asked for; profile "
                                             "again with the matching setting or drop the option")
             elif self.explicit:
                 raise RapdartsError(f"latency table {self.path} does not exist; create it with 'rapdarts profile "
-                                    f"--out {self.path}' (or drop latency.table to measure on demand)")
+                                    f"--out {self.path}' (or drop the table option to measure on demand)")
             else:
                 table = LatencyTable.empty(self.path, self.requested, 1, "float32", "rapdarts latency (on demand)")
                 table.header["overhead_ms"] = measure_overhead(self.requested)
@@ -105,14 +123,14 @@ class LatencyLookup:
 
     def cost(self, spec: OpSpec) -> float:
         """The calibrated cost (ms) of one op inside a network; missing ops are measured when allowed."""
-        if spec.op == "none":
+        if is_zero(spec.op):
             return 0.0
         with self._lock:
             table = self.table()
             return op_cost(table.header, self._entry(table, spec))
 
     def predict(self, genotype: Genotype, target: TargetNetwork) -> float:
-        """The latency (ms) of the whole network of ``genotype``: the sum the ``latency`` cost gives."""
+        """The latency (ms) of the whole network of ``genotype``: the sum the table's cost gives."""
         with self._lock:
             table = self.table()
             return sum(count * op_cost(table.header, self._entry(table, spec))
@@ -142,11 +160,51 @@ class LatencyLookup:
                 f"op {spec.describe()} is missing from latency table {self.path} (measured on "
                 f"{table.header['device']}); profile the target network there: 'rapdarts export-ops DIR' with the "
                 "same network options, then 'python DIR/profile_ops.py DIR' on the device (on this machine: "
-                "'rapdarts profile', or latency.measure=auto)")
+                "'rapdarts profile', or the measure=auto option)")
         timing = measure_spec(spec, table.settings)
         table.add(spec, timing)
         table.save()
         return table.lookup(spec)
+
+
+class TableMeasurer:
+    """Times whole networks the way a latency table was measured (a :class:`~rapdarts.plugins.provider.Measurer`).
+
+    Only a table made on this machine (same CPU, ONNX Runtime and execution provider) can be checked
+    here; for one made on another device (``export-ops``) :meth:`unavailable` says so, and budgets
+    are judged on its calibrated prediction. Before the first measurement the table's reference
+    network is timed again, and a machine that has drifted since the table was made is reported.
+    """
+
+    def __init__(self, lookup: LatencyLookup):
+        self.lookup = lookup
+        self._drift_checked = False
+
+    def where(self) -> str:
+        return f"latency measured on this machine, as the {self.lookup.table().describe_origin()}"
+
+    def unavailable(self) -> str | None:
+        table = self.lookup.table()
+        if table.measured_here():
+            return None
+        return (f"the latency table {table.path} was measured on {table.header['device']}, not here: it is judged on "
+                "its calibrated prediction")
+
+    def measure(self, networks: Sequence[tuple[str, Genotype]], target: TargetNetwork) -> dict[str, Measurement]:
+        from rapdarts.latency.drift import warn_if_drifted
+        from rapdarts.latency.networks import measure_networks
+
+        table = self.lookup.table()
+        table.check_timable()
+        if not self._drift_checked:
+            self._drift_checked = True
+            warn_if_drifted(table)
+        # A budget's verdict rests on this figure: more sessions than a table entry, spread over more time.
+        settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, BUDGET_SESSIONS))
+        timings = measure_networks(networks, target, settings)
+        return {name: Measurement(timing.median_ms, timing.noisy, timing.spread,
+                                  {"session_medians_ms": timing.session_medians_ms, "settings": settings.to_dict()})
+                for name, timing in timings.items()}
 
 
 def _specs_with_counts(target: TargetNetwork, genotype: Genotype) -> list[tuple[OpSpec, int]]:
@@ -154,8 +212,9 @@ def _specs_with_counts(target: TargetNetwork, genotype: Genotype) -> list[tuple[
     return [(specs[key], count) for key, count in network_ops(target, genotype).items()]
 
 
-def latency_provider(options: Mapping[str, str]) -> CostProvider:
-    """The ``latency`` cost, configured by the ``latency.*`` options."""
-    lookup = LatencyLookup(options)
-    return CostProvider(NAME, "ms", "ONNX Runtime latency from a per-op lookup table measured on the target",
-                        lookup.cost, version=lookup.version(), cacheable=False)
+def table_latency_provider(name: str, options: Mapping[str, str], order: int = 100) -> CostProvider:
+    """A latency cost called ``name``, priced from the table its ``NAME.*`` options describe, measured like it."""
+    lookup = LatencyLookup.from_options(options, name)
+    return CostProvider(name, "ms", "ONNX Runtime latency from a per-op lookup table measured on the target",
+                        lookup.cost, version=lookup.version(), cacheable=False, quantity="latency",
+                        measurer=TableMeasurer(lookup), order=order)

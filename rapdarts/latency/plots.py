@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from rapdarts.plotting import pyplot, save_figure
+from rapdarts.storage.plotting import pyplot, save_figure
 
 
 def plot_validation(report: Mapping[str, Any], path: str | Path) -> Path:

@@ -31,16 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from rapdarts.atomic import atomic_write_json
-from rapdarts.costs.evaluate import CostEvaluator
-from rapdarts.costs.flops import flops_provider
-from rapdarts.costs.params import params_provider
-from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.cache import CostCache
+from rapdarts.costs.flops import VERSION as FLOPS_VERSION
+from rapdarts.costs.flops import op_flops
+from rapdarts.costs.params import VERSION as PARAMS_VERSION
+from rapdarts.costs.params import parameter_count
 from rapdarts.costs.spec import FIXED_OPS, OpSpec
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.calibration import op_cost, op_group
+from rapdarts.latency.op_latency import op_cost, op_group
 from rapdarts.latency.table import LatencyTable
-from rapdarts.space.ops import primitives
+from rapdarts.plugins.provider import CostProvider
+from rapdarts.space.ops import derivable, is_zero
+from rapdarts.storage.atomic import atomic_write_json
 
 log = logging.getLogger("rapdarts")
 FORMAT = "rapdarts-latency-surrogate/1"
@@ -50,7 +52,7 @@ NUMERIC = ("log_flops", "log_bytes", "log_params", "log_pixels", "log_c_in", "lo
 
 
 def op_types() -> list[str]:
-    return [op for op in primitives() if op != "none"] + list(FIXED_OPS)
+    return derivable() + list(FIXED_OPS)
 
 
 def feature_names() -> list[str]:
@@ -61,13 +63,15 @@ class FeatureMaker:
     """Turns op specs into feature rows (flops and params counted by rapdarts itself, cached on disk)."""
 
     def __init__(self) -> None:
-        self.flops, self.params = flops_provider(), params_provider()
-        self.evaluator = CostEvaluator()
+        # Internal providers (never discovered), so the counts are cached on disk like any cost's.
+        self.flops = CostProvider("surrogate-feature-flops", "flops", "", op_flops, FLOPS_VERSION)
+        self.params = CostProvider("surrogate-feature-params", "parameters", "", parameter_count, PARAMS_VERSION)
+        self.cache = CostCache()
 
     def numeric(self, spec: OpSpec) -> dict[str, float]:
         itemsize = 2 if spec.dtype in ("float16", "bfloat16") else 8 if spec.dtype == "float64" else 4
-        params = self.evaluator.cost(self.params, spec)
-        flops = self.evaluator.cost(self.flops, spec)
+        params = self.cache.cost(self.params, spec)
+        flops = self.cache.cost(self.flops, spec)
         out_h, out_w = spec.output_size
         moved = (spec.batch * (spec.C_in * spec.height * spec.width + spec.C_out * out_h * out_w) + params) * itemsize
         return {"log_flops": math.log1p(flops), "log_bytes": math.log1p(moved), "log_params": math.log1p(params),
@@ -83,7 +87,7 @@ class FeatureMaker:
                 raise RapdartsError(f"the surrogate knows no op {spec.op!r}")
             values = self.numeric(spec)
             matrix.append([values[n] for n in NUMERIC] + [1.0 if spec.op == t else 0.0 for t in types])
-        self.evaluator.flush([self.flops, self.params])
+        self.cache.flush([self.flops, self.params])
         return np.asarray(matrix, dtype=float)
 
 
@@ -228,19 +232,20 @@ def save_report(path: str | Path, report: dict[str, Any]) -> None:
 
 
 class SurrogateCost:
-    """Op latency predicted by the surrogate model of the ``surrogate.model`` option (loaded on first use)."""
+    """Op latency predicted by the surrogate model file ``path`` (loaded on first use)."""
 
-    def __init__(self, options: Mapping[str, str]):
-        self.path = options.get("surrogate.model")
+    def __init__(self, path: str | None, option: str):
+        self.path = path
+        self.option = option
         self._model = None
         self._features = None
         self._lock = threading.Lock()
 
     def cost(self, spec: OpSpec) -> float:
-        if spec.op == "none":
+        if is_zero(spec.op):
             return 0.0
         if not self.path:
-            raise RapdartsError("the surrogate cost needs a model: --cost-option surrogate.model=FILE (make one with "
+            raise RapdartsError(f"the surrogate cost needs a model: --cost-option {self.option}=FILE (make one with "
                                 "'rapdarts surrogate fit TABLE --out FILE')")
         with self._lock:
             if self._model is None:
@@ -251,8 +256,10 @@ class SurrogateCost:
         return op_cost(self._model.header, entry)  # a shape nobody measured: the table's calibration does not apply
 
 
-def surrogate_provider(options: Mapping[str, str]) -> CostProvider:
-    """The ``surrogate`` cost, configured by the ``surrogate.model`` option."""
-    surrogate = SurrogateCost(options)
-    return CostProvider("surrogate", "ms", "latency predicted by a scikit-learn model fitted on a latency table",
-                        surrogate.cost, version=str(surrogate.path), cacheable=False)
+def surrogate_provider(name: str, options: Mapping[str, str], order: int = 100) -> CostProvider:
+    """A latency cost called ``name``, predicted by the surrogate model of its ``NAME.model`` option."""
+    option = f"{name}.model"
+    surrogate = SurrogateCost(options.get(option), option)
+    return CostProvider(name, "ms", "latency predicted by a scikit-learn model fitted on a latency table",
+                        surrogate.cost, version=str(surrogate.path), cacheable=False, quantity="latency",
+                        required_options=(option,), order=order)

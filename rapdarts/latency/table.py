@@ -1,6 +1,6 @@
 """Latency lookup tables: loading with validation, header checks, lookups and network predictions.
 
-The file format is written by :mod:`rapdarts.deploy.ondevice.tables`, on the host or on a device.
+The file format is written by :mod:`rapdarts.ondevice.tables`, on the host or on a device.
 ``overhead_ms`` is the per-call cost of ``session.run`` measured with a trivial model; ``calibration``
 the per-group scales fitted on whole networks (``None`` for an uncalibrated table). A table whose
 ``complete`` is false was interrupted and is completed by rerunning the same profile command.
@@ -18,17 +18,17 @@ from typing import Any
 
 from rapdarts.costs.spec import OpSpec
 from rapdarts.costs.target import TargetNetwork
-from rapdarts.deploy.ondevice import (
+from rapdarts.errors import RapdartsError
+from rapdarts.latency.op_latency import network_ops, op_cost, op_group
+from rapdarts.ondevice import (
     OLD_TABLE_FORMATS,
     SAME_MACHINE_KEYS,
     TABLE_FORMAT,
     TimingSettings,
-    device_name,
+    measured_here,
     table_header,
     write_table,
 )
-from rapdarts.errors import RapdartsError
-from rapdarts.latency.calibration import network_ops, op_cost, op_group
 from rapdarts.space.genotype import Genotype
 
 log = logging.getLogger("rapdarts")
@@ -103,11 +103,8 @@ class LatencyTable:
 
     def measured_here(self) -> bool:
         """Whether this machine and onnxruntime made the table, with an execution provider it has (so missing ops,
-        and networks, may be timed now the way the table was)."""
-        import onnxruntime
-
-        return (self.header["device"] == device_name() and self.header["onnxruntime"] == onnxruntime.__version__
-                and self.header["provider"] in onnxruntime.get_available_providers())
+        and networks, may be timed now the way the table was): :func:`rapdarts.ondevice.measured_here`."""
+        return measured_here(self.header)
 
     def check_timable(self) -> None:
         """A one-line error unless networks can be timed here the way this table was measured."""

@@ -14,13 +14,13 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from rapdarts import ondevice
 from rapdarts.costs.target import TargetNetwork
-from rapdarts.deploy import ondevice
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.calibration import network_ops, op_cost
 from rapdarts.latency.drift import warn_if_drifted
 from rapdarts.latency.lookup import LatencyLookup
-from rapdarts.latency.measure import measure_networks
+from rapdarts.latency.networks import measure_networks
+from rapdarts.latency.op_latency import network_ops, op_cost
 from rapdarts.space.genotype import Genotype, varied_genotype
 
 HELD_OUT_EVERY = 2

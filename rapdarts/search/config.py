@@ -29,10 +29,11 @@ from rapdarts.settings import (
     one_of,
     setting,
 )
+from rapdarts.space.layout import NETWORKS
+from rapdarts.space.network import EVAL_CELLS, EVAL_CHANNELS
 from rapdarts.space.ops import check_op_names, primitives
 
 PAPER = "P-DARTS (Chen et al. 2019) CIFAR-10 search"
-PRICED_IN = ("eval", "search")
 RECOMPUTE = ("auto", "on", "off")
 
 
@@ -81,10 +82,10 @@ class SearchConfig(SettingsRecord):
     costs: dict[str, float] = setting(None, "resource costs and their lambdas, NAME=LAMBDA (repeatable)",
                                       "RAPDARTS eq. 10", default_factory=dict, domain=at_least(0))
     cost_target: str = setting("eval", "network costs are priced in: eval (the network the genotype is trained as) "
-                               "or search (the search network of the stage)", domain=one_of(PRICED_IN))
-    target_channels: int = setting(36, "width C of the evaluation network costs are priced in",
+                               "or search (the search network of the stage)", domain=one_of(NETWORKS))
+    target_channels: int = setting(EVAL_CHANNELS, "width C of the evaluation network costs are priced in",
                                    "DARTS/P-DARTS CIFAR evaluation network", domain=at_least(2))
-    target_cells: int = setting(20, "cells of the evaluation network costs are priced in",
+    target_cells: int = setting(EVAL_CELLS, "cells of the evaluation network costs are priced in",
                                 "DARTS/P-DARTS CIFAR evaluation network", domain=at_least(3))
     cost_batch: int = setting(1, "batch size of the op specs costs are computed for (latency: deployment batch)",
                               domain=at_least(1))
@@ -119,20 +120,26 @@ class SearchConfig(SettingsRecord):
     deterministic: bool = setting(False, "deterministic torch algorithms: CUDA runs repeat bit for bit too (CPU runs "
                                   "already do, for the same seed, thread count and torch version)")
     channels_last: bool = setting(True, "channels_last memory format (faster depthwise convs here)")
-    recompute: str = setting("auto", "recompute mixed-op activations in backward (on, off, auto): ~4x less memory "
-                             "for ~25% more time on large inputs; auto turns it on when the first cell's "
-                             "activations exceed 2**20 values per tensor (batch x C x H x W)", domain=one_of(RECOMPUTE))
+    recompute: str = setting("auto", "recompute mixed-op activations in backward (on, off, auto): much less memory "
+                             "for some more time on large inputs (benchmarks/search_step.py); auto turns it on when "
+                             "the first cell's activations exceed 2**20 values per tensor (batch x C x H x W)",
+                             domain=one_of(RECOMPUTE))
     memory_budget: float | None = setting(None, "GB the mixed ops may keep for backward; cells are recomputed in "
                                           "backward, largest first, until the rest fits (overrides the auto "
                                           "rule of --recompute; peak memory is about this plus the network, data "
                                           "and libraries); 4, 4GB or 512MB", domain=above(0), units=GIGABYTES)
     fast_dilated: bool = setting(False, "compute stride-2 dilated convs (reduction cells) as plain convs of the even "
-                                 "pixels: same values, 3-9x faster on CPU, but gradients differ in the last bits, so "
-                                 "a search is not bit-identical to one without it and may end in another genotype")
+                                 "pixels: same values, faster on CPU (benchmarks/search_step.py), but gradients "
+                                 "differ in the last bits, so a search is not bit-identical to one without it and may "
+                                 "end in another genotype")
     profile: str = setting("paper", "named settings this config started from (informational)")
 
     def validate(self) -> SearchConfig:
-        """Raise a one-line :class:`RapdartsError` for any impossible setting; return self."""
+        """Raise a one-line :class:`RapdartsError` for any impossible setting; return self.
+
+        Each setting's own range is its declared domain (:meth:`check_domains`); what is checked here
+        are the rules that relate settings to each other.
+        """
         self.check_domains()
         check_dataset(self.dataset, self.data_dir)
         check_op_names(self.primitives, "--primitives")
@@ -151,42 +158,15 @@ class SearchConfig(SettingsRecord):
                     f"ops_kept {self.ops_kept}: stage {stage} keeps {keep} ops per edge but only {available} candidate "
                     "ops exist; lower ops_kept or add --primitives"
                 )
-            if keep < 1 or (stage > 1 and keep > self.ops_kept[stage - 2]):
-                raise RapdartsError(f"ops_kept {self.ops_kept} must be positive and never grow from stage to stage")
-        if min(self.cells) < 1:
-            raise RapdartsError(f"cells {self.cells}: every stage needs at least one cell")
-        if any(not 0.0 <= p < 1.0 for p in self.skip_dropout):
-            raise RapdartsError(f"skip_dropout {self.skip_dropout}: rates must be in [0, 1)")
-        if self.epochs < 1 or not 0 <= self.warmup_epochs <= self.epochs:
-            raise RapdartsError(f"need epochs >= 1 and 0 <= warmup_epochs <= epochs (got {self.epochs}, "
-                                f"{self.warmup_epochs})")
-        if self.recompute not in ("auto", "on", "off"):
-            raise RapdartsError(f"recompute {self.recompute!r}: choose auto, on or off")
+            if stage > 1 and keep > self.ops_kept[stage - 2]:
+                raise RapdartsError(f"ops_kept {self.ops_kept} must never grow from stage to stage")
+        if self.warmup_epochs > self.epochs:
+            raise RapdartsError(f"need warmup_epochs <= epochs (got {self.warmup_epochs} > {self.epochs})")
         if self.memory_budget is not None and self.recompute != "auto":
             raise RapdartsError(f"--memory-budget decides which cells recompute, but --recompute is "
                                 f"{self.recompute!r}: drop one of the two (or set --recompute auto)")
-        if self.batch_size < 2:
-            raise RapdartsError("batch_size must be at least 2 (batch norm needs two samples)")
-        if not 0.0 < self.train_portion < 1.0:
-            raise RapdartsError(f"train_portion {self.train_portion} must be between 0 and 1")
-        if self.init_channels < 2:
-            raise RapdartsError("init_channels must be at least 2")
         if len(self.arch_betas) != 2:
             raise RapdartsError("arch_betas needs two numbers, e.g. 0.5,0.999")
-        for name in ("lr", "arch_lr"):
-            if getattr(self, name) <= 0:
-                raise RapdartsError(f"{name} must be positive")
-        if self.cost_target not in ("eval", "search"):
-            raise RapdartsError(f"cost_target {self.cost_target!r}: choose eval or search")
-        if self.target_channels < 2 or self.target_cells < 1 or self.cost_batch < 1:
-            raise RapdartsError("target_channels, target_cells and cost_batch must be positive")
-        if not self.budget_step > 0 or not self.budget_init >= 0 or not self.budget_temperature > 0:
-            raise RapdartsError("budget_step and budget_temperature must be positive and budget_init >= 0")
-        if not 0 < self.budget_band < 1:
-            raise RapdartsError(f"budget_band {self.budget_band} must be between 0 and 1 (e.g. 0.03)")
-        for name, weight in self.costs.items():
-            if not weight >= 0.0 or weight == float("inf"):
-                raise RapdartsError(f"cost {name!r}: lambda {weight} must be a finite number >= 0")
         return self
 
 

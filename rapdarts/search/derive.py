@@ -12,21 +12,24 @@ Given the candidate ops of every edge and ``softmax(alpha)`` over them:
 Ties break as in the reference code: the later edge wins among equally strong edges.
 
 :func:`derive_choices` applies the rules and says what they decided, including which ops were
-still selectable at the end; the genotype (:func:`derive_genotype`), the derivation-aware expected
-cost of budgets and the budget repair all read that one answer.
+still selectable at the end; the genotype (:func:`derive_genotype`) and the derivation-aware
+expected cost of budgets read that one answer. :func:`node_choices` enumerates what derivation
+*could* pick for a node (two of its incoming edges, one op other than ``none`` on each, and how
+many skip-connects that uses); the cheapest and dearest architecture of a search space and the
+budget repair search over those options, so no second copy of the rules exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from rapdarts.space.genotype import CELL_TYPES, Edge, Genotype
 from rapdarts.space.layout import NODES, edge_sources, node_edges
-
-SKIP = "skip_connect"
+from rapdarts.space.ops import SKIP, is_zero
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def derive_choices(candidates: Sequence[Sequence[str]], probs: torch.Tensor, max
     selectable = torch.ones(probs.shape, dtype=torch.bool)
     for edge, names in enumerate(candidates):
         for position, name in enumerate(names):
-            if name == "none":
+            if is_zero(name):
                 probs[edge, position] = 0.0
                 selectable[edge, position] = False
     while True:
@@ -92,6 +95,26 @@ def derive_cell(candidates: Sequence[Sequence[str]], probs: torch.Tensor, nodes:
     choices = derive_choices(candidates, probs, max_skip_connects, nodes)
     sources = edge_sources(nodes)
     return tuple((candidates[e][choices.ops[e]], sources[e][1]) for e in choices.kept)
+
+
+@dataclass(frozen=True)
+class NodeChoice:
+    """One way derivation can fill an intermediate node: two of its incoming edges and an op on each."""
+
+    edges: tuple[int, int]
+    """The two kept edges (indices into :func:`~rapdarts.space.layout.edge_sources`), ascending."""
+    ops: tuple[int, int]
+    """The position of each edge's op in that edge's candidates."""
+    skips: int
+    """How many of the two ops are skip-connects (what the skip-connect rule counts)."""
+
+
+def node_choices(candidates: Sequence[Sequence[str]], edges: Sequence[int]) -> Iterator[NodeChoice]:
+    """Every choice derivation could make for the node entered by ``edges``: two edges, never ``none``."""
+    selectable = {e: [i for i, name in enumerate(candidates[e]) if not is_zero(name)] for e in edges}
+    for a, b in itertools.combinations(sorted(edges), 2):
+        for i, j in itertools.product(selectable[a], selectable[b]):
+            yield NodeChoice((a, b), (i, j), (candidates[a][i] == SKIP) + (candidates[b][j] == SKIP))
 
 
 def skip_limit(cell_type: str, max_skip_connects: int | None) -> int | None:

@@ -1,6 +1,6 @@
 """The search objective, assembled in one place: ``L = CE + sum_m lambda_m * C_m``.
 
-Every extra term (a resource cost, say) is a :class:`rapdarts.extensions.LossTerm`: a name, a
+Every extra term (a resource cost, say) is a :class:`rapdarts.plugins.extensions.LossTerm`: a name, a
 weight ``lambda`` and a differentiable scalar computed from the search network (typically from its
 alphas only). Terms with weight zero are not evaluated at all, so a zero lambda reproduces the
 plain search exactly.
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rapdarts.extensions import LossTerm
+from rapdarts.plugins.extensions import LossTerm
 
 
 @dataclass

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from rapdarts.device import autocast
-from rapdarts.distributed import sum_gradients
-from rapdarts.schedules import set_lr
+from rapdarts.runtime.device import autocast
+from rapdarts.runtime.distributed import sum_gradients
+from rapdarts.runtime.schedules import set_lr
 from rapdarts.search.config import SearchConfig
 from rapdarts.search.loss import SearchLoss
 from rapdarts.space.supernet import SearchNetwork
@@ -58,7 +58,7 @@ class SearchOptimizers:
         """One Adam step on the alphas; returns the objective's parts (detached).
 
         ``share`` is this process's slice of the global batch in a data-parallel job: gradients are
-        summed across processes weighted by it (:func:`rapdarts.distributed.sum_gradients`). Cost
+        summed across processes weighted by it (:func:`rapdarts.runtime.distributed.sum_gradients`). Cost
         terms are functions of the alphas alone, identical on every process, so their gradient
         comes out once, unweighted (the shares sum to 1).
         """

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from rapdarts.plotting import pyplot, save_figure
 from rapdarts.space.drawing import plot_cells
 from rapdarts.space.genotype import CELL_TYPES, Genotype
 from rapdarts.space.layout import edge_sources
 from rapdarts.space.ops import primitives
+from rapdarts.storage.plotting import pyplot, save_figure
 
 
 def _edge_labels() -> list[str]:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rapdarts.plotting import pyplot, save_figure
 from rapdarts.space.genotype import CELL_TYPES, Genotype
+from rapdarts.storage.plotting import pyplot, save_figure
 
 
 def _node_position(node: int, nodes: int) -> tuple[float, float]:

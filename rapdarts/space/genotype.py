@@ -22,7 +22,7 @@ from typing import Any
 
 from rapdarts.errors import RapdartsError
 from rapdarts.space.layout import NODES, edge_index
-from rapdarts.space.ops import check_op_names, primitives
+from rapdarts.space.ops import check_op_names, derivable, primitives
 
 Edge = tuple[str, int]
 CELL_TYPES = ("normal", "reduce")
@@ -197,7 +197,7 @@ def random_genotype(rng: random.Random, ops: Sequence[str] | None = None, nodes:
                     op_weights: Sequence[float] | None = None) -> Genotype:
     """A random valid cell pair: two distinct inputs per node, any op but ``none`` (uniformly, or drawn with
     ``op_weights``, one per op)."""
-    ops = [op for op in (ops or primitives()) if op != "none"]
+    ops = derivable(ops or primitives())
     cells = []
     for _ in CELL_TYPES:
         edges = []
@@ -223,7 +223,7 @@ def varied_genotype(rng: random.Random, index: int, ops: Sequence[str] | None = 
     A latency model fitted or judged only on uniform genotypes never sees the all-pool or all-conv
     networks a budget pushes a search towards.
     """
-    names = [op for op in (ops or primitives()) if op != "none"]
+    names = derivable(ops or primitives())
     if index % 2 == 0:
         return random_genotype(rng, names)
     weights = [rng.gammavariate(0.3, 1.0) + 1e-9 for _ in names]

@@ -79,6 +79,13 @@ def cell_layout(cells: int, init_channels: int, image_size: tuple[int, int], ste
 NODES = 4
 """Intermediate nodes per cell in the DARTS search space (each sums two kept incoming edges)."""
 
+Candidates = tuple[tuple[str, ...], ...]
+"""The candidate ops of every edge of a cell, in :func:`edge_sources` order (what a search stage may pick from)."""
+
+NETWORKS = ("eval", "search")
+"""The two networks built from this layout: the evaluation network a genotype is trained as (affine BNs) and the
+search network (non-affine BNs, a BN after pools); costs are priced in one of them."""
+
 
 def edge_sources(nodes: int = NODES) -> list[tuple[int, int]]:
     """``(node, source)`` of every edge in DARTS order: node 2 from 0, 1; node 3 from 0, 1, 2; ...

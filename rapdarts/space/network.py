@@ -16,7 +16,7 @@ from torch import nn
 
 from rapdarts.space.genotype import Edge, Genotype
 from rapdarts.space.layout import CellSpec, cell_layout, edge_stride, reduction_cells
-from rapdarts.space.ops import FactorizedReduce, ReLUConvBN, build_op
+from rapdarts.space.ops import Classifier, FactorizedReduce, ReLUConvBN, Stem, build_op
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -88,6 +88,12 @@ class AuxiliaryHead(nn.Module):
         return self.classifier(x.flatten(1))
 
 
+EVAL_CHANNELS = 36
+"""Width C of the published CIFAR-10 evaluation network (DARTS, Liu et al. 2019, Sec. 3.3; P-DARTS Sec. 4.2)."""
+EVAL_CELLS = 20
+"""Cells of the published CIFAR-10 evaluation network."""
+
+
 class EvalNetwork(nn.Module):
     """The network a genotype is trained as (DARTS ``NetworkCIFAR``).
 
@@ -95,16 +101,14 @@ class EvalNetwork(nn.Module):
     the auxiliary head. ``drop_path_prob`` is an attribute so a trainer can ramp it per epoch.
     """
 
-    def __init__(self, genotype: Genotype, init_channels: int = 36, num_classes: int = 10, cells: int = 20,
+    def __init__(self, genotype: Genotype, init_channels: int = EVAL_CHANNELS, num_classes: int = 10,
+                 cells: int = EVAL_CELLS,
                  auxiliary: bool = True, in_channels: int = 3, image_size: tuple[int, int] = (32, 32),
                  stem_multiplier: int = 3):
         super().__init__()
         self.genotype = genotype
         self.drop_path_prob = 0.0
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, stem_multiplier * init_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(stem_multiplier * init_channels),
-        )
+        self.stem = Stem(in_channels, stem_multiplier * init_channels)
         multipliers = {"normal": len(genotype.normal_concat), "reduce": len(genotype.reduce_concat)}
         self.layout = cell_layout(cells, init_channels, image_size, stem_multiplier, multipliers)
         self.cells = nn.ModuleList(EvalCell(spec, *genotype.cell(spec.cell_type)) for spec in self.layout)
@@ -114,8 +118,7 @@ class EvalNetwork(nn.Module):
         if auxiliary:
             aux_spec = self.layout[self.auxiliary_index]
             self.auxiliary_head = AuxiliaryHead(multipliers[aux_spec.cell_type] * aux_spec.C, num_classes)
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_out, num_classes)
+        self.classifier = Classifier(C_out, num_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         aux_logits = None
@@ -124,7 +127,7 @@ class EvalNetwork(nn.Module):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
             if index == self.auxiliary_index and self.auxiliary_head is not None and self.training:
                 aux_logits = self.auxiliary_head(s1)
-        logits = self.classifier(self.global_pooling(s1).flatten(1))
+        logits = self.classifier(s1)
         return logits, aux_logits
 
 

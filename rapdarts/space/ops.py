@@ -94,6 +94,23 @@ def check_op_names(names: object, where: str) -> None:
         )
 
 
+ZERO = "none"
+"""The zero op: a mixed op weights it like any other, but no derived network contains it, so it never runs."""
+SKIP = "skip_connect"
+"""The op the P-DARTS skip-connect rule counts (an identity at stride 1)."""
+
+
+def is_zero(name: str) -> bool:
+    """Whether ``name`` is the zero op (family ``none``): derivation never picks it and it costs nothing."""
+    info = _REGISTRY.get(name)
+    return info is not None and info.family == "none"
+
+
+def derivable(ops: tuple[str, ...] | list[str] | None = None) -> list[str]:
+    """The ops a derived genotype may contain: ``ops`` (default: every registered op) without the zero op."""
+    return [op for op in (ops if ops is not None else primitives()) if not is_zero(op)]
+
+
 def build_op(name: str, C: int, stride: int, affine: bool) -> nn.Module:
     """Instantiate the registered op ``name`` for ``C`` channels."""
     return op_info(name).builder(C, stride, affine)
@@ -110,6 +127,24 @@ class Zero(nn.Module):
         if self.stride == 1:
             return x.mul(0.0)
         return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class Stem(nn.Sequential):
+    """A 3x3 conv ``C_in -> C_out`` and a BN (always affine): the first layer of both networks (DARTS)."""
+
+    def __init__(self, C_in: int, C_out: int):
+        super().__init__(nn.Conv2d(C_in, C_out, 3, padding=1, bias=False), nn.BatchNorm2d(C_out))
+
+
+class Classifier(nn.Linear):
+    """Global average pooling, then a linear layer to the classes: the head of both networks.
+
+    A :class:`~torch.nn.Linear` whose input is pooled first, so its parameters are named like the linear
+    layer the DARTS networks have (``classifier.weight``).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
 class ReLUConvBN(nn.Sequential):
@@ -188,13 +223,13 @@ class FactorizedReduce(nn.Module):
 
 
 # Registration order is the DARTS PRIMITIVES order; primitives() derives the list from it.
-register_op("none", "none", short="none")(lambda C, stride, affine: Zero(stride))
+register_op(ZERO, "none", short="none")(lambda C, stride, affine: Zero(stride))
 register_op("max_pool_3x3", "pool", 3, short="max")(lambda C, stride, affine: nn.MaxPool2d(3, stride=stride,
                                                                                           padding=1))
 register_op("avg_pool_3x3", "pool", 3, short="avg")(
     lambda C, stride, affine: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
 )
-register_op("skip_connect", "skip", short="skip")(
+register_op(SKIP, "skip", short="skip")(
     lambda C, stride, affine: nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine)
 )
 register_op("sep_conv_3x3", "sep_conv", 3, short="sep3")(lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine))

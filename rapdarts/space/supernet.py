@@ -24,11 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from rapdarts.space.layout import NODES, CellSpec, cell_layout, edge_sources, edge_stride, node_edges
+from rapdarts.space.layout import NODES, Candidates, CellSpec, cell_layout, edge_sources, edge_stride, node_edges
 from rapdarts.space.network import preprocessing
-from rapdarts.space.ops import FactorizedReduce, build_op, op_info
+from rapdarts.space.ops import Classifier, FactorizedReduce, Stem, build_op, is_zero, op_info
 
-Candidates = tuple[tuple[str, ...], ...]
 """Candidate op names per edge, edges in :func:`rapdarts.space.layout.edge_sources` order."""
 
 
@@ -97,7 +96,7 @@ class MixedOp(nn.Module):
         self.positions: list[int] = []  # index into the weight vector of each evaluated op
         ops = []
         for position, name in enumerate(self.op_names):
-            if name == "none":
+            if is_zero(name):
                 continue
             op = build_op(name, C, stride, affine=False)
             if fast_dilated:
@@ -183,7 +182,7 @@ class SearchCell(nn.Module):
         height, width = self.spec.node_size
         values = batch * self.spec.C * height * width
         saved = sum(SAVED_PER_OP.get(op_info(name).family, 1.0) for mixed in self.mixed_ops for name in mixed.op_names
-                    if name != "none")
+                    if not is_zero(name))
         return int(values * saved * bytes_per_value)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -214,16 +213,12 @@ class SearchNetwork(nn.Module):
         self.init_channels = init_channels
         self.candidates = {"normal": tuple(map(tuple, candidates_normal)),
                            "reduce": tuple(map(tuple, candidates_reduce))}
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, stem_multiplier * init_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(stem_multiplier * init_channels),
-        )
+        self.stem = Stem(in_channels, stem_multiplier * init_channels)
         self.layout = cell_layout(cells, init_channels, image_size, stem_multiplier, multiplier)
         self.cells = nn.ModuleList(
             SearchCell(spec, self.candidates[spec.cell_type], nodes, multiplier, fast_dilated) for spec in self.layout
         )
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(multiplier * self.layout[-1].C, num_classes)
+        self.classifier = Classifier(multiplier * self.layout[-1].C, num_classes)
         num_edges = len(edge_sources(nodes))
         num_ops = {len(names) for names in self.candidates["normal"] + self.candidates["reduce"]}
         if len(num_ops) != 1:
@@ -278,4 +273,4 @@ class SearchNetwork(nn.Module):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, weights[cell.spec.cell_type])
-        return self.classifier(self.global_pooling(s1).flatten(1))
+        return self.classifier(s1)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rapdarts.errors import RapdartsError
-from rapdarts.lifetime import exit_with_parent
+from rapdarts.runtime.lifetime import exit_with_parent
 
 log = logging.getLogger("rapdarts")
 
@@ -37,8 +37,8 @@ def run_sample(run_dir: str, config: dict[str, Any], processes: int = 1) -> dict
     if processes > 1:
         return _run_sample_with_torchrun(run_dir, config, processes)
     from rapdarts.api import resume, search
-    from rapdarts.rundir import RunDirectory
     from rapdarts.search.config import SearchConfig
+    from rapdarts.storage.rundir import RunDirectory
 
     path = Path(run_dir)
     directory = RunDirectory(path)
@@ -67,7 +67,7 @@ def _run_sample_with_torchrun(run_dir: str, config: dict[str, Any], processes: i
     import sys
     import tempfile
 
-    from rapdarts.rundir import RunDirectory
+    from rapdarts.storage.rundir import RunDirectory
 
     path = Path(run_dir)
     if (path / "genotype.json").exists():

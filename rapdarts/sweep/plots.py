@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from rapdarts.plotting import pyplot, save_figure
+from rapdarts.storage.plotting import pyplot, save_figure
 
 
 def plot_cost_vs_lambda(results: Sequence[Mapping[str, Any]], cost: str, budgets: Mapping[str, float],

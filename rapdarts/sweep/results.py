@@ -11,15 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rapdarts.atomic import atomic_write_json, atomic_write_text
-from rapdarts.costs.evaluate import CostEvaluator
-from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.cache import CostCache
 from rapdarts.costs.table import genotype_costs
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.errors import RapdartsError
 from rapdarts.formatting import format_number
+from rapdarts.plugins.provider import CostProvider
 from rapdarts.space.genotype import Genotype
 from rapdarts.space.ops import op_info
+from rapdarts.storage.atomic import atomic_write_json, atomic_write_text
 
 log = logging.getLogger("rapdarts")
 
@@ -34,13 +34,13 @@ def genotype_summary(genotype: Genotype) -> str:
 
 
 def sweep_costs(genotype: Genotype, providers: list[CostProvider], target: TargetNetwork,
-                evaluator: CostEvaluator) -> dict[str, float | None]:
+                cache: CostCache) -> dict[str, float | None]:
     """The genotype's cost under every provider; a provider that cannot price it (a latency provider
     without a measured table, say) is reported once, dropped from ``providers`` and given ``None``."""
     costs: dict[str, float | None] = {}
     for provider in list(providers):
         try:
-            costs.update(genotype_costs(genotype, [provider], target, evaluator))
+            costs.update(genotype_costs(genotype, [provider], target, cache))
         except RapdartsError as error:
             log.warning("cost %s is not reported for this sweep: %s", provider.name, error)
             providers.remove(provider)
@@ -48,11 +48,11 @@ def sweep_costs(genotype: Genotype, providers: list[CostProvider], target: Targe
 
 
 def result_row(sample: Mapping[str, Any], summary: Mapping[str, Any], providers: list[CostProvider],
-               target: TargetNetwork, evaluator: CostEvaluator, budgets: Mapping[str, Mapping[str, Any]]
+               target: TargetNetwork, cache: CostCache, budgets: Mapping[str, Mapping[str, Any]]
                ) -> dict[str, Any]:
     """One finished search: lambda, seed, genotype, cost under every provider, budget flags."""
     genotype = Genotype.from_dict(summary["genotype"], f"{summary['run_dir']}/genotype.json")
-    costs = sweep_costs(genotype, providers, target, evaluator)
+    costs = sweep_costs(genotype, providers, target, cache)
     meets = {name: costs.get(name) is not None and costs[name] <= budget["value"] for name, budget in budgets.items()}
     return {"index": sample["index"], "round": sample["round"], "lambda": sample["lambda"], "seed": sample["seed"],
             "run": sample["run"], "costs": costs, "meets": meets, "meets_all": all(meets.values()),

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from rapdarts.api import providers_for
-from rapdarts.costs.evaluate import CostEvaluator
+from rapdarts.costs.cache import CostCache
 from rapdarts.costs.target import Pricing
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
-from rapdarts.rundir import RunDirectory
 from rapdarts.search.config import SearchConfig
+from rapdarts.storage.rundir import RunDirectory
 from rapdarts.sweep.backends import cuda_devices, run_tasks
 from rapdarts.sweep.plan import SWEEP_FORMAT, add_round, refined_range, sample_config
 from rapdarts.sweep.results import SweepResults, result_row
@@ -56,7 +56,7 @@ class Sweep:
         self.plan = plan
         self.config = SearchConfig.from_dict(plan["config"], f"{path}/sweep.json")
         self.results = SweepResults(self.directory.path, plan)
-        self.evaluator = CostEvaluator()
+        self.cache = CostCache()
         self.providers = list(providers_for(self.config).by_name.values())
         self.target = Pricing.from_settings(plan["config"]).eval_target(DataShape.from_dict(plan["dataset"]))
 
@@ -94,7 +94,7 @@ class Sweep:
         genotype_file = self.directory.path / sample["run"] / "genotype.json"
         if not genotype_file.exists():  # a Ray node without the shared filesystem ran it
             RunDirectory(genotype_file.parent).write_json("genotype.json", summary["genotype"])
-        row = result_row(sample, summary, self.providers, self.target, self.evaluator, self.plan["budgets"])
+        row = result_row(sample, summary, self.providers, self.target, self.cache, self.plan["budgets"])
         self.results.add(row)
         self.results.write()
         log.info("search %d (lambda %.3g, seed %d) %s: %s%s", sample["index"], sample["lambda"], sample["seed"],

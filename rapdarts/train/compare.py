@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rapdarts.atomic import atomic_write_json
-from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.target import Pricing
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
 from rapdarts.formatting import format_number
-from rapdarts.rundir import RunDirectory
+from rapdarts.plugins.provider import CostProvider, of_quantity
 from rapdarts.space.genotype import load_genotype
+from rapdarts.storage.atomic import atomic_write_json
+from rapdarts.storage.rundir import RunDirectory
 from rapdarts.train.checkpoint import run_kind
 from rapdarts.train.config import TrainConfig
 from rapdarts.train.report import cost_report, target_network
@@ -132,16 +132,20 @@ def format_table(rows: Sequence[RunSummary], cost_names: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def plot_rows(rows: Sequence[RunSummary]) -> tuple[list[dict[str, Any]], str]:
+def plot_rows(rows: Sequence[RunSummary], providers: Sequence[CostProvider]) -> tuple[list[dict[str, Any]], str]:
     """Points for :func:`~rapdarts.train.plots.plot_comparison` and the latency axis label.
 
-    The ``latency`` provider is used when every run has it (predicted, comparable for searched and
-    trained runs alike); otherwise the measured ONNX Runtime latency of trained runs.
+    Parameters come from the first cost that counts them; latency from the first latency cost every
+    run has (predicted, comparable for searched and trained runs alike), otherwise the measured ONNX
+    Runtime latency of trained runs.
     """
-    use_provider = all(row.cost("latency") is not None for row in rows)
-    label = "latency (ms, latency provider)" if use_provider else "measured ONNX Runtime latency (ms)"
-    points = [{"name": row.name, "error": row.error, "params": row.cost("params"),
-               "latency": row.cost("latency") if use_provider else row.onnx_latency_ms} for row in rows]
+    counters = of_quantity(providers, "parameters")
+    params = counters[0].name if counters else None
+    latency = next((p for p in of_quantity(providers, "latency") if all(row.cost(p.name) is not None for row in rows)),
+                   None)
+    label = f"latency ({latency.unit}, {latency.name})" if latency else "measured ONNX Runtime latency (ms)"
+    points = [{"name": row.name, "error": row.error, "parameters": row.cost(params) if params else None,
+               "time": row.cost(latency.name) if latency else row.onnx_latency_ms} for row in rows]
     return points, label
 
 

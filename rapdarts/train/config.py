@@ -29,6 +29,7 @@ from rapdarts.settings import (
     one_of,
     setting,
 )
+from rapdarts.space.network import EVAL_CELLS, EVAL_CHANNELS
 
 DARTS = "DARTS/P-DARTS CIFAR-10 evaluation"
 PDARTS = "P-DARTS train_cifar.py (DARTS train.py: 96)"
@@ -52,8 +53,8 @@ class TrainConfig(SettingsRecord):
     test_subset: int | None = setting(None, "evaluate on only this many test images, class-balanced",
                                       DARTS + ": the 10,000 test images", domain=at_least(2))
     # --- network
-    init_channels: int = setting(36, "channels of the first cell (C)", DARTS, domain=at_least(2))
-    cells: int = setting(20, "number of cells", DARTS, domain=at_least(3))
+    init_channels: int = setting(EVAL_CHANNELS, "channels of the first cell (C)", DARTS, domain=at_least(2))
+    cells: int = setting(EVAL_CELLS, "number of cells", DARTS, domain=at_least(3))
     auxiliary: bool = setting(True, "train with the auxiliary classifier after the second reduction cell", DARTS)
     auxiliary_weight: float = setting(0.4, "weight of the auxiliary classifier's loss", DARTS, domain=at_least(0))
     drop_path_prob: float = setting(0.3, "final drop-path probability; ramped linearly from 0 over the epochs "
@@ -94,28 +95,15 @@ class TrainConfig(SettingsRecord):
     profile: str = setting("paper", "named settings this config started from (informational)")
 
     def validate(self) -> TrainConfig:
-        """Raise a one-line :class:`RapdartsError` for any impossible setting; return self."""
+        """Raise a one-line :class:`RapdartsError` for any impossible setting; return self.
+
+        Each setting's own range is its declared domain (:meth:`check_domains`); what is checked here
+        are the rules that relate settings to each other.
+        """
         self.check_domains()
         check_dataset(self.dataset, self.data_dir)
-        if self.init_channels < 2 or self.cells < 3:
-            raise RapdartsError(f"init_channels {self.init_channels} and cells {self.cells}: need C >= 2 and at "
-                                "least 3 cells (two of them reduce)")
-        if self.epochs < 1:
-            raise RapdartsError(f"epochs {self.epochs} must be at least 1")
-        if self.batch_size < 2:
-            raise RapdartsError("batch_size must be at least 2 (batch norm needs two samples)")
-        if not 0.0 <= self.drop_path_prob < 1.0:
-            raise RapdartsError(f"drop_path_prob {self.drop_path_prob} must be in [0, 1)")
-        if self.auxiliary_weight < 0 or self.cutout_length < 0 or self.grad_clip <= 0:
-            raise RapdartsError("auxiliary_weight and cutout_length must be >= 0 and grad_clip > 0")
-        if self.lr <= 0 or not 0 <= self.lr_min <= self.lr:
-            raise RapdartsError(f"need lr > 0 and 0 <= lr_min <= lr (got {self.lr}, {self.lr_min})")
-        if self.latency_batch < 1 or self.latency_threads < 1:
-            raise RapdartsError("latency_batch and latency_threads must be positive")
-        for name in ("train_subset", "test_subset"):
-            value = getattr(self, name)
-            if value is not None and value < 2:
-                raise RapdartsError(f"{name} {value} is too small; use at least a few images per class")
+        if self.lr_min > self.lr:
+            raise RapdartsError(f"need lr_min <= lr (got {self.lr_min} > {self.lr})")
         return self
 
     def cutout_pixels(self, image_size: tuple[int, int]) -> int:

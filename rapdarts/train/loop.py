@@ -21,35 +21,32 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rapdarts import distributed
-from rapdarts.costs.provider import CostProvider
 from rapdarts.data import Batches, DataShape, ImageData, balanced_subset, load_dataset
-from rapdarts.device import prepare_device
-from rapdarts.environment import describe_environment
 from rapdarts.errors import RapdartsError
-from rapdarts.evaluation import Evaluation, evaluate_classifier
-from rapdarts.progress import progress_bar
-from rapdarts.rundir import RunDirectory
-from rapdarts.schedules import cosine_lr
-from rapdarts.seeding import epoch_seed
+from rapdarts.plugins.provider import CostProvider
+from rapdarts.runtime import distributed
+from rapdarts.runtime.device import prepare_device
+from rapdarts.runtime.environment import describe_environment
+from rapdarts.runtime.evaluation import Evaluation, evaluate_classifier
+from rapdarts.runtime.progress import progress_bar
+from rapdarts.runtime.resumable import ResumableRun, StepCallback
+from rapdarts.runtime.schedules import cosine_lr
+from rapdarts.runtime.seeding import epoch_seed
 from rapdarts.space.genotype import Genotype
+from rapdarts.storage.rundir import RunDirectory
 from rapdarts.train.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_KIND, build_network, load_state, read_checkpoint
 from rapdarts.train.config import TrainConfig
 from rapdarts.train.report import build_report
 from rapdarts.train.step import TrainingStep
 
 log = logging.getLogger("rapdarts")
-
-StepCallback = Callable[[int, int], None]
-"""``callback(epoch, step)`` after every step (tests use it to simulate a crash)."""
-
 
 @dataclass
 class TrainResult:
@@ -63,12 +60,15 @@ def drop_path_schedule(final: float, epoch: int, epochs: int) -> float:
     return final * epoch / epochs
 
 
-class Trainer:
+class Trainer(ResumableRun):
     """Trains one genotype into ``run_dir``; :meth:`run` returns the metrics and the final report.
 
     Nothing is written before :meth:`run`, so a bad setting or dataset leaves no run directory behind.
     ``providers`` are the costs the final report prices the network with.
     """
+
+    LOG_NAME = "train.log"
+    CONFIG = TrainConfig
 
     def __init__(self, config: TrainConfig, genotype: Genotype, run_dir: RunDirectory,
                  providers: Sequence[CostProvider] = (), genotype_source: str = "", show_progress: bool = True,
@@ -94,8 +94,6 @@ class Trainer:
         self.cutout = config.cutout_pixels(self.shape.image_size)
         self.epoch = 0
         self.metrics: list[dict[str, Any]] = []
-        self.resumed_from = ""
-        """What :meth:`resumed` found, logged when the run starts (empty for a new run)."""
         self._build()
 
     # ----------------------------------------------------------------- set-up
@@ -172,7 +170,7 @@ class Trainer:
             bar.update(1)
             distributed.check_synchronised(self.training_step.parameters, "weights")
             if self.on_step is not None:
-                self.on_step(self.epoch, step)
+                self.on_step(0, self.epoch, step)
         train_seconds = time.perf_counter() - started
         test = self.evaluate()
         losses, objectives, hits_sum, seen = distributed.sum_values(
@@ -202,27 +200,10 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.metrics = list(state["metrics"])
 
-    def _save(self) -> None:
-        distributed.broadcast_buffers(self.model)
-        if not self.cluster.main:
-            return
-        self.run_dir.save_checkpoint(self.state())
+    def _write_history(self) -> None:
         self.run_dir.write_jsonl("metrics.jsonl", self.metrics)
 
     # ----------------------------------------------------------------- main loop
-    def run(self) -> TrainResult:
-        """Train (or continue) to the last epoch, then write the report and the plots.
-
-        The run directory is locked meanwhile: a second process cannot write into it. In a
-        data-parallel job only rank 0 writes (and locks), reports and exports.
-        """
-        if not self.cluster.main:
-            return self._run()
-        with self.run_dir.claimed(), self.run_dir.log_to("train.log"):
-            if self.resumed_from:
-                log.info("%s", self.resumed_from)
-            return self._run()
-
     def _run(self) -> TrainResult:
         c = self.config
         if self.cluster.main:
@@ -241,7 +222,7 @@ class Trainer:
                 row = self._run_epoch(bar)
                 self.metrics.append(row)
                 self.epoch += 1
-                self._save()
+                self._save(self.model)
                 bar.set_postfix(epoch=self.epoch, test_acc=f"{row['test_acc']:.3f}")
                 log.info("epoch %d/%d  lr %.4g  drop path %.3f  train acc %.3f loss %.3f  test acc %.3f loss %.3f  "
                          "(%.1fs)", self.epoch, c.epochs, row["lr"], row["drop_path_prob"], row["train_acc"],
@@ -268,35 +249,29 @@ class Trainer:
                  f"{report['parameters']['without_auxiliary']:,}", self.run_dir.file("report.json"))
         return report
 
+    # ----------------------------------------------------------------- resuming (see ResumableRun.resumed)
     @classmethod
-    def resumed(cls, run_dir: str | Path, providers_for: Callable[[TrainConfig], Sequence[CostProvider]],
-                show_progress: bool = True, on_step: StepCallback | None = None) -> Trainer:
-        """A trainer restored from ``run_dir``'s last epoch-end checkpoint, ready to :meth:`run`.
+    def _read_checkpoint(cls, directory: RunDirectory) -> dict[str, Any]:
+        return read_checkpoint(directory.path)
 
-        ``providers_for`` gives the report's cost providers for the saved config.
-        """
-        directory = RunDirectory.existing(run_dir)
-        fresh = not directory.has_checkpoint() and directory.file("config.json").exists() \
-            and directory.file("genotype.json").exists() and not directory.file("report.json").exists()
-        if fresh:  # stopped before its first checkpoint: train again from the beginning
-            config = TrainConfig.from_dict(directory.read_json("config.json"), str(directory.file("config.json")))
+    @classmethod
+    def _can_start_over(cls, directory: RunDirectory) -> bool:
+        return directory.file("config.json").exists() and directory.file("genotype.json").exists() \
+            and not directory.file("report.json").exists()
+
+    @classmethod
+    def _rebuilt(cls, config: TrainConfig, directory: RunDirectory, state: dict[str, Any] | None,
+                 made: Sequence[CostProvider], show_progress: bool, on_step: StepCallback | None) -> Trainer:
+        if state is not None:
+            genotype = Genotype.from_dict(state["genotype"], f"checkpoint genotype in {directory.path}")
+            source = state.get("genotype_source", "")
+        else:
             genotype = Genotype.from_dict(directory.read_json("genotype.json"), str(directory.file("genotype.json")))
             source = (directory.read_json("environment.json").get("genotype_source", "")
                       if directory.file("environment.json").exists() else "")
-            distributed.cluster(config.device)
-            directory.read_only = not distributed.current().main
-            trainer = cls(config, genotype, directory, providers_for(config), source, show_progress, on_step)
-            trainer.resumed_from = (f"resuming {directory.path}: it stopped before its first checkpoint, so it "
-                                    "starts again from the beginning")
-            return trainer
-        state = read_checkpoint(directory.path)
-        config = TrainConfig.from_dict(state["config"], f"checkpoint config in {directory.path}")
-        distributed.cluster(config.device)  # a resumed data-parallel job joins its process group here
-        directory.read_only = not distributed.current().main
-        genotype = Genotype.from_dict(state["genotype"], f"checkpoint genotype in {directory.path}")
-        trainer = cls(config, genotype, directory, providers_for(config), state.get("genotype_source", ""),
-                      show_progress, on_step)
-        trainer.restore(state)
-        trainer.resumed_from = (f"{directory.path} is finished; rewriting its report" if trainer.epoch >= config.epochs
-                                else f"resuming {directory.path} after epoch {trainer.epoch}/{config.epochs}")
-        return trainer
+        return cls(config, genotype, directory, made, source, show_progress, on_step)
+
+    def _resume_note(self) -> str:
+        if self.epoch >= self.config.epochs:
+            return f"{self.run_dir.path} is finished; rewriting its report"
+        return f"resuming {self.run_dir.path} after epoch {self.epoch}/{self.config.epochs}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rapdarts.plotting import pyplot, save_figure
+from rapdarts.storage.plotting import pyplot, save_figure
 
 
 def plot_learning_curve(metrics: list[dict[str, Any]], path: Path, title: str = "") -> Path:
@@ -39,14 +39,14 @@ def plot_learning_curve(metrics: list[dict[str, Any]], path: Path, title: str = 
 def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, latency_label: str = "latency (ms)") -> Path:
     """Test error (%) against parameters and against latency; runs without a test error sit on the x axis.
 
-    Each row has ``name``, ``error`` (fraction or ``None``), ``params`` and ``latency`` (or ``None``);
+    Each row has ``name``, ``error`` (fraction or ``None``), ``parameters`` and ``time`` (a latency, or ``None``);
     untrained (searched) runs are drawn as hollow markers under the axis, as in RAPDARTS Fig. 7.
     """
     plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     colors = {row["name"]: plt.cm.tab10(i % 10) for i, row in enumerate(rows)}
-    for axis, key, label, scale in ((axes[0], "params", "parameters (millions)", 1e-6),
-                                    (axes[1], "latency", latency_label, 1.0)):
+    for axis, key, label, scale, title in ((axes[0], "parameters", "parameters (millions)", 1e-6, "parameters"),
+                                           (axes[1], "time", latency_label, 1.0, "latency")):
         trained = [r for r in rows if r.get("error") is not None and _finite(r.get(key))]
         untrained = [r for r in rows if r.get("error") is None and _finite(r.get(key))]
         for row in trained:
@@ -68,7 +68,7 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, latency_label: s
             axis.axhline(floor + 0.05 * max(high - low, 1.0), color="0.7", linestyle=":", linewidth=0.8)
         axis.margins(x=0.25)
         axis.set_xlim(left=0)
-        axis.set(xlabel=label, ylabel="test top-1 error (%)", title=f"error vs {key}")
+        axis.set(xlabel=label, ylabel="test top-1 error (%)", title=f"error vs {title}")
         axis.grid(alpha=0.3)
     return save_figure(figure, path)
 

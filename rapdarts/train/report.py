@@ -3,41 +3,43 @@
 Costs come from the same plugins the search optimises (``rapdarts costs``), priced on the network
 that was trained (its width, depth, classes and input) at the deployment batch. A provider that
 cannot answer (say, a latency provider without its table) is reported with its error message
-instead of sinking the whole report. The ``params`` provider is cross-checked against the
-parameters counted on the torch model. The measured latency is that of the exported ONNX model
-under ONNX Runtime, with the timing settings recorded next to it.
+instead of sinking the whole report. Costs that count parameters are cross-checked against the
+parameters counted on the torch model; costs that can measure whole networks here (their provider
+declares a measurer) are measured, next to their prediction. The ONNX Runtime latency of the
+exported model is timed too, with the settings recorded next to it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rapdarts.costs.evaluate import CostEvaluator
-from rapdarts.costs.plugins import Providers
-from rapdarts.costs.provider import CostProvider
+from rapdarts.costs.cache import CostCache
 from rapdarts.costs.table import genotype_costs
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.data import DataShape
 from rapdarts.deploy.export import export_checked, measure_latency
 from rapdarts.deploy.onnx_export import TimingSettings
 from rapdarts.errors import RapdartsError
-from rapdarts.evaluation import Evaluation
 from rapdarts.formatting import format_number
-from rapdarts.latency.table import LatencyTable
+from rapdarts.plugins.manager import Providers
+from rapdarts.plugins.provider import CostProvider, of_quantity, report_order
+from rapdarts.runtime.evaluation import Evaluation
 from rapdarts.space.genotype import Genotype
 from rapdarts.space.network import EvalNetwork, count_parameters
 from rapdarts.train.config import TrainConfig
 
 log = logging.getLogger("rapdarts")
-PREFERRED_ORDER = {"params": 0, "flops": 1, "latency": 2}
-"""Column order of the usual costs; other providers follow alphabetically."""
 
 
-def select_providers(names: Sequence[str], providers: Providers) -> list[CostProvider]:
-    """The providers named (when ``names`` is empty, every one, the usual first); unknown names are an error."""
-    return providers.select(names or sorted(providers.by_name, key=lambda n: (PREFERRED_ORDER.get(n, 99), n)))
+def select_providers(names: Sequence[str], providers: Providers, options: Mapping[str, str] | None = None
+                     ) -> list[CostProvider]:
+    """The providers named; when ``names`` is empty, every provider whose required options are in ``options``, in
+    report order. Unknown names are an error."""
+    if names:
+        return providers.select(names)
+    return [p for p in report_order(list(providers.by_name.values())) if not p.missing_options(options or {})]
 
 
 def target_network(config: TrainConfig, shape: DataShape) -> TargetNetwork:
@@ -46,13 +48,13 @@ def target_network(config: TrainConfig, shape: DataShape) -> TargetNetwork:
 
 
 def cost_report(genotype: Genotype, providers: Sequence[CostProvider], target: TargetNetwork,
-                evaluator: CostEvaluator | None = None) -> dict[str, dict[str, Any]]:
+                cache: CostCache | None = None) -> dict[str, dict[str, Any]]:
     """``{name: {"value", "unit", "package"}}`` per provider, or ``{"error": message}`` where it failed."""
-    evaluator = evaluator or CostEvaluator()
+    cache = cache or CostCache()
     costs: dict[str, dict[str, Any]] = {}
     for provider in providers:
         try:
-            value = genotype_costs(genotype, [provider], target, evaluator)[provider.name]
+            value = genotype_costs(genotype, [provider], target, cache)[provider.name]
             costs[provider.name] = {"value": value, "unit": provider.unit, "package": provider.package}
         except RapdartsError as error:
             log.debug("cost %s not reported: %s", provider.name, error)
@@ -60,16 +62,41 @@ def cost_report(genotype: Genotype, providers: Sequence[CostProvider], target: T
     return costs
 
 
-def parameter_check(costs: dict[str, dict[str, Any]], model: EvalNetwork) -> dict[str, Any]:
-    """The ``params`` provider's count against the torch model's count without the auxiliary head."""
+def parameter_check(costs: dict[str, dict[str, Any]], providers: Sequence[CostProvider],
+                    model: EvalNetwork) -> dict[str, Any]:
+    """Each parameter-counting provider's count against the torch model's count without the auxiliary head."""
     counted = count_parameters(model).without_auxiliary
-    check: dict[str, Any] = {"counted": counted}
-    if "value" in costs.get("params", {}):
-        check["provider"] = costs["params"]["value"]
-        check["matches"] = int(costs["params"]["value"]) == counted
-        if not check["matches"]:
-            log.warning("the params provider says %s parameters, the model has %s", costs["params"]["value"], counted)
-    return check
+    matches = {}
+    for provider in of_quantity(providers, "parameters"):
+        value = costs.get(provider.name, {}).get("value")
+        if value is None:
+            continue
+        matches[provider.name] = int(value) == counted
+        if not matches[provider.name]:
+            log.warning("the %s provider says %s parameters, the model has %s", provider.name, value, counted)
+    return {"counted": counted, "matches": matches}
+
+
+def measured_costs(genotype: Genotype, providers: Sequence[CostProvider], target: TargetNetwork,
+                   costs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every cost whose provider can measure the network here, measured, next to its prediction (or why not)."""
+    measured: dict[str, dict[str, Any]] = {}
+    for provider in providers:
+        if provider.measurer is None:
+            continue
+        reason = provider.measurer.unavailable()
+        if reason is not None:
+            measured[provider.name] = {"unit": provider.unit, "not_measured": reason}
+            continue
+        try:
+            result = provider.measurer.measure([("network", genotype)], target)["network"]
+        except RapdartsError as error:
+            log.warning("%s not measured: %s", provider.name, error)
+            measured[provider.name] = {"unit": provider.unit, "not_measured": str(error)}
+            continue
+        measured[provider.name] = {"unit": provider.unit, "where": provider.measurer.where(),
+                                   "predicted": costs.get(provider.name, {}).get("value"), **result.to_dict()}
+    return measured
 
 
 def network_description(genotype_source: str, config: TrainConfig, shape: DataShape) -> dict[str, Any]:
@@ -91,14 +118,24 @@ def format_report(report: dict[str, Any]) -> str:
     params = report["parameters"]
     rows.append(("parameters", f"{params['without_auxiliary']:,}", f"without the auxiliary head "
                  f"({params['with_auxiliary']:,} with it)"))
+    matches = report.get("parameter_check", {}).get("matches")
+    matches = matches if isinstance(matches, dict) else {}
     for name, cost in report["costs"].items():
         if "value" in cost:
             note = cost["unit"]
-            if name == "params" and "matches" in report.get("parameter_check", {}):
-                note += " (matches the model)" if report["parameter_check"]["matches"] else " (DIFFERS from the model)"
+            if name in matches:
+                note += " (matches the model)" if matches[name] else " (DIFFERS from the model)"
             rows.append((f"cost: {name}", format_number(cost["value"], 4), note))
         else:
             rows.append((f"cost: {name}", "n/a", cost["error"]))
+    for name, entry in report.get("measured", {}).items():
+        if "value" in entry:
+            predicted = entry.get("predicted")
+            versus = f", predicted {format_number(predicted, 4)}" if predicted is not None else ""
+            rows.append((f"measured: {name}", format_number(entry["value"], 4), f"{entry['unit']}{versus}; "
+                         f"{entry['where']}"))
+        else:
+            rows.append((f"measured: {name}", "n/a", entry["not_measured"]))
     onnx = report.get("onnx_latency")
     if onnx and "median_ms" in onnx:
         timing = onnx["timing"]
@@ -114,18 +151,6 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def latency_settings(config: TrainConfig) -> tuple[TimingSettings, str]:
-    """How the trained network's latency is timed: like the latency table the report prices latency with
-    (``latency.table``, when this machine made it), so predicted and measured latency compare; else one
-    session setting of the config (``latency_threads``)."""
-    path = config.cost_options.get("latency.table")
-    if path:
-        table = LatencyTable.load(path)
-        if table.measured_here():
-            return table.settings, f"latency table {path}"
-    return TimingSettings(intra_threads=config.latency_threads), "latency_threads"
-
-
 def build_report(model: EvalNetwork, genotype: Genotype, genotype_source: str, config: TrainConfig, shape: DataShape,
                  dataset: str, test: Evaluation | None, epoch: int, providers: Sequence[CostProvider],
                  onnx_path: str | None = None) -> dict[str, Any]:
@@ -135,7 +160,8 @@ def build_report(model: EvalNetwork, genotype: Genotype, genotype_source: str, c
     when ``config.onnx_latency``; an export failure is recorded, not raised.
     """
     count = count_parameters(model)
-    costs = cost_report(genotype, providers, target_network(config, shape))
+    target = target_network(config, shape)
+    costs = cost_report(genotype, providers, target)
     report: dict[str, Any] = {
         "network": network_description(genotype_source, config, shape),
         "genotype": genotype.to_dict(),
@@ -146,14 +172,15 @@ def build_report(model: EvalNetwork, genotype: Genotype, genotype_source: str, c
         if test is not None else None,
         "parameters": {"without_auxiliary": count.without_auxiliary, "with_auxiliary": count.total},
         "costs": costs,
-        "parameter_check": parameter_check(costs, model),
+        "parameter_check": parameter_check(costs, providers, model),
+        "measured": measured_costs(genotype, providers, target, costs),
     }
     if config.onnx_latency:
         try:
             exported = export_checked(model, shape, onnx_path, batch=config.latency_batch)
             report["onnx"] = exported.to_dict()
-            settings, source = latency_settings(config)
-            report["onnx_latency"] = {**measure_latency(exported, shape, settings), "settings_from": source}
+            settings = TimingSettings(intra_threads=config.latency_threads)
+            report["onnx_latency"] = {**measure_latency(exported, shape, settings), "settings_from": "latency_threads"}
         except RapdartsError as error:
             log.warning("ONNX latency not measured: %s", error)
             report["onnx_latency"] = {"error": str(error)}

@@ -3,7 +3,7 @@
 Cross-entropy of the main classifier plus ``auxiliary_weight`` times that of the auxiliary head,
 SGD with momentum and weight decay on every parameter, and the gradient norm clipped before the
 update. The training loop and the throughput benchmark both use :class:`TrainingStep`, so what is
-measured is what is trained; evaluation is :func:`rapdarts.evaluation.evaluate_classifier`.
+measured is what is trained; evaluation is :func:`rapdarts.runtime.evaluation.evaluate_classifier`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rapdarts.device import autocast
-from rapdarts.distributed import sum_gradients
-from rapdarts.schedules import set_lr
+from rapdarts.runtime.device import autocast
+from rapdarts.runtime.distributed import sum_gradients
+from rapdarts.runtime.schedules import set_lr
 from rapdarts.space.network import EvalNetwork
 
 

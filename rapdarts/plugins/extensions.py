@@ -1,6 +1,6 @@
 """The second extension surface: what a search extension may add to a progressive search.
 
-Plugins (:mod:`rapdarts.hookspecs`) contribute *costs*; a :class:`SearchExtension` turns costs into
+Plugins (:mod:`rapdarts.plugins.hookspecs`) contribute *costs*; a :class:`SearchExtension` turns costs into
 *penalties* inside one search: it adds loss terms to the alpha objective, watches every alpha step,
 reports per-epoch metrics, may replace the final genotype, keeps state in the checkpoint and writes
 files at the end. The built-in ones are :class:`rapdarts.costs.CostPenalty` (fixed lambdas) and
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
     from rapdarts.data import DataShape
     from rapdarts.space.genotype import Genotype
-    from rapdarts.space.supernet import Candidates, SearchNetwork
+    from rapdarts.space.layout import Candidates
+    from rapdarts.space.supernet import SearchNetwork
 
 
 class LossTerm(Protocol):

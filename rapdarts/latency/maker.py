@@ -2,7 +2,7 @@
 
 ``rapdarts profile`` does it all on this machine. ``rapdarts export-ops DIR`` writes the same bundle
 for a device without torch: the op models, the calibration networks, a manifest, the torch-free
-profiler (:mod:`rapdarts.deploy.ondevice`, copied as the package ``rapdarts_ondevice``) and the
+profiler (:mod:`rapdarts.ondevice`, copied as the package ``rapdarts_ondevice``) and the
 launcher ``profile_ops.py``; ``python DIR/profile_ops.py DIR`` there writes the calibrated table.
 
 Calibration networks are the published genotypes and random ones, each with every op of the
@@ -23,15 +23,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from rapdarts import ondevice
 from rapdarts.costs.spec import OpSpec, build_module, example_input
 from rapdarts.costs.target import TargetNetwork
-from rapdarts.deploy import ondevice
 from rapdarts.deploy.onnx_export import export_onnx
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.calibration import network_ops, op_group
-from rapdarts.locking import exclusive, is_locked
-from rapdarts.paths import check_output
-from rapdarts.progress import progress_bar
+from rapdarts.latency.op_latency import network_ops, op_group
+from rapdarts.runtime.progress import progress_bar
 from rapdarts.space.genotype import (
     CELL_TYPES,
     Genotype,
@@ -41,7 +39,9 @@ from rapdarts.space.genotype import (
     varied_genotype,
 )
 from rapdarts.space.layout import edge_sources
-from rapdarts.space.ops import primitives
+from rapdarts.space.ops import derivable, primitives
+from rapdarts.storage.locking import exclusive, is_locked
+from rapdarts.storage.paths import check_output
 from rapdarts.version import __version__
 
 CREATED_BY = f"rapdarts {__version__}"
@@ -65,7 +65,7 @@ def target_specs(target: TargetNetwork, ops: Sequence[str] | None = None) -> lis
 
     ``none`` is left out: it is never deployed and costs nothing.
     """
-    ops = [op for op in (ops or primitives()) if op != "none"]
+    ops = derivable(ops or primitives())
     specs: dict[str, OpSpec] = {}
     for spec in target.fixed_specs():
         specs.setdefault(spec.key(), spec)
@@ -89,7 +89,7 @@ def calibration_genotypes(count: int, seed: int = 0) -> list[tuple[str, Genotype
         return []
     rng = random.Random(seed)
     chosen = [(name, preset(name), "fit") for name in preset_names()]
-    chosen += [(f"only-{op}", single_op_genotype(op), "fit") for op in primitives() if op != "none"]
+    chosen += [(f"only-{op}", single_op_genotype(op), "fit") for op in derivable()]
     for index in range(count):
         role = "held_out" if index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "fit"
         chosen.append((f"random-{index}", varied_genotype(rng, index), role))
@@ -101,7 +101,7 @@ def _launcher() -> str:
             'numpy)."""\n'
             "import pathlib\nimport sys\n\n"
             "sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))\n"
-            f"from {PACKAGE}.profiler import main  # noqa: E402\n\n"
+            f"from {PACKAGE}.maker import main  # noqa: E402\n\n"
             "sys.exit(main())\n")
 
 
@@ -166,7 +166,7 @@ def _stage_bars(enabled: bool) -> Iterator[ondevice.profiler.Progress]:
             context.__exit__(None, None, None)
 
 
-def profile(target: TargetNetwork, out: str | Path, settings: ondevice.TimingSettings,
+def make_table(target: TargetNetwork, out: str | Path, settings: ondevice.TimingSettings,
             networks: int = DEFAULT_NETWORKS, seed: int = 0, progress: bool = True) -> Path:
     """Export and time ``target``'s ops and calibration networks on this machine into the table ``out``.
 
@@ -182,7 +182,7 @@ def profile(target: TargetNetwork, out: str | Path, settings: ondevice.TimingSet
             export_bundle(target, work, networks, seed, progress)
             with _stage_bars(progress) as update:
                 try:
-                    return ondevice.profile_manifest(work, out, settings, update, calibrate=networks > 0)
+                    return ondevice.table_from_export(work, out, settings, update, calibrate=networks > 0)
                 except ondevice.ProfilingError as error:
                     raise RapdartsError(str(error)) from None
 

@@ -10,20 +10,10 @@ from typing import Any
 
 import torch
 
+from rapdarts.ondevice.machine import cpu_model
+
 PACKAGES = ("rapdarts", "torch", "torchvision", "numpy", "scikit-learn", "pluggy", "fvcore", "onnx",
             "onnxruntime", "matplotlib", "click", "tqdm")
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name where the OS tells it, else ``platform.processor()``."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def package_versions() -> dict[str, str | None]:

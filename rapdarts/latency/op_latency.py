@@ -1,9 +1,9 @@
-"""From table entries to op costs: the group of an op, and its calibrated cost.
+"""An op's latency inside a network, from its table entry: the op's calibration group and its calibrated cost.
 
 A table entry is the median time of one op run alone. A whole network is one ``session.run``, so
 the per-call overhead is counted once (with the stem, the first op of every network) and every other
 op costs ``median - overhead``. The calibration ``rapdarts profile`` fits on whole networks
-(:mod:`rapdarts.deploy.ondevice.calibration`, where the reasons are written down) scales that by one
+(:mod:`rapdarts.ondevice.calibration`, where the reasons are written down) scales that by one
 factor per group: the op type for cell ops, ``fixed`` for the stem, preprocessing, sums,
 concatenations and classifier. It applies to the ops of the target network the table was profiled
 for; an op measured later on demand (another shape) has no calibration and costs its raw time.
@@ -17,10 +17,9 @@ from typing import Any
 
 from rapdarts.costs.spec import OpSpec
 from rapdarts.costs.target import TargetNetwork
-from rapdarts.deploy.ondevice import entry_latency
+from rapdarts.ondevice.calibration import FIXED, entry_latency
 from rapdarts.space.genotype import Genotype
-
-FIXED = "fixed"
+from rapdarts.space.ops import is_zero
 
 
 def op_group(spec: OpSpec) -> str:
@@ -44,4 +43,4 @@ def op_cost(header: Mapping[str, Any], entry: Mapping[str, Any]) -> float:
 
 def network_ops(target: TargetNetwork, genotype: Genotype) -> Counter[str]:
     """How often each op spec (by key) occurs in the network of ``genotype``; ``none`` is never run."""
-    return Counter(spec.key() for spec in target.genotype_specs(genotype) if spec.op != "none")
+    return Counter(spec.key() for spec in target.genotype_specs(genotype) if not is_zero(spec.op))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rapdarts.atomic import atomic_write
+from rapdarts.storage.atomic import atomic_write
 
 
 def pyplot() -> Any:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from rapdarts.data import ImageData, evaluation_batches
-from rapdarts.device import autocast
+from rapdarts.runtime.device import autocast
 
 
 @dataclass(frozen=True)

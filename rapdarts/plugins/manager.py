@@ -16,9 +16,9 @@ from importlib import metadata
 
 import pluggy
 
-from rapdarts import hookspecs
-from rapdarts.costs.provider import CostProvider
 from rapdarts.errors import RapdartsError
+from rapdarts.plugins import hookspecs
+from rapdarts.plugins.provider import CostProvider
 
 log = logging.getLogger("rapdarts")
 

@@ -52,7 +52,7 @@ def _models(directory: Path, items: list[dict[str, Any]]) -> list[tuple[str, Pat
              rng.standard_normal(item["input_shape"]).astype(item.get("numpy_dtype", "float32"))) for item in items]
 
 
-def profile_manifest(directory: str | Path, out: str | Path | None = None, settings: TimingSettings = TimingSettings(),
+def table_from_export(directory: str | Path, out: str | Path | None = None, settings: TimingSettings = TimingSettings(),
                      progress: Progress | None = print_progress, calibrate: bool = True) -> Path:
     """Time the export in ``directory`` and write the (calibrated) latency table; returns its path."""
     directory = Path(directory)
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                               args.sessions)
     try:
         check_settings(settings)
-        path = profile_manifest(args.directory, args.out, settings, None if args.quiet else print_progress,
+        path = table_from_export(args.directory, args.out, settings, None if args.quiet else print_progress,
                                 not args.no_calibrate)
     except ProfilingError as error:
         print(f"profile_ops: error: {error}", file=sys.stderr)

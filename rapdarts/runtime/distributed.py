@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from rapdarts.errors import RapdartsError
-from rapdarts.lifetime import exit_with_parent
+from rapdarts.runtime.lifetime import exit_with_parent
 
 CHECK_ENV = "RAPDARTS_CHECK_SYNC"
 """Set to 1 to assert after every step that all ranks hold identical parameters (debug mode; one small

@@ -91,7 +91,7 @@ def spread(values: Sequence[float]) -> float:
     return (max(values) - min(values)) / statistics.median(values)
 
 
-def _ort() -> Any:
+def ort_module() -> Any:
     import onnxruntime
 
     return onnxruntime
@@ -99,7 +99,7 @@ def _ort() -> Any:
 
 def check_settings(settings: TimingSettings) -> None:
     """Raise :class:`ProfilingError` for an execution provider or level this onnxruntime lacks."""
-    ort = _ort()
+    ort = ort_module()
     available = ort.get_available_providers()
     if settings.provider not in available:
         raise ProfilingError(f"execution provider {settings.provider!r} is not available in onnxruntime "
@@ -115,7 +115,7 @@ def check_settings(settings: TimingSettings) -> None:
 
 def make_session(model: bytes | str | Path, settings: TimingSettings) -> Any:
     """An ``InferenceSession`` configured by ``settings``; unknown providers are a clear error."""
-    ort = _ort()
+    ort = ort_module()
     check_settings(settings)
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.intra_threads

@@ -9,14 +9,14 @@ with the same code, so host and device measure identically.
 """
 
 from .calibration import agreement, entry_latency, fit_scales, network_features, nnls, predict
-from .profiler import MIN_FIT, MIN_HELD_OUT, main, print_progress, profile_manifest
+from .machine import cpu_model, device_name, machine_identity, measured_here
+from .maker import MIN_FIT, MIN_HELD_OUT, main, print_progress, table_from_export
 from .tables import (
                      MANIFEST_FORMAT,
                      OLD_TABLE_FORMATS,
                      SAME_MACHINE_KEYS,
                      TABLE_FORMAT,
                      cache_sizes,
-                     device_name,
                      table_header,
                      write_table,
 )
@@ -35,8 +35,9 @@ from .timing import (
 
 __all__ = [
     "agreement", "entry_latency", "fit_scales", "network_features", "nnls", "predict",
-    "MIN_FIT", "MIN_HELD_OUT", "main", "print_progress", "profile_manifest",
-    "MANIFEST_FORMAT", "OLD_TABLE_FORMATS", "SAME_MACHINE_KEYS", "TABLE_FORMAT", "cache_sizes", "device_name",
+    "cpu_model", "device_name", "machine_identity", "measured_here",
+    "MIN_FIT", "MIN_HELD_OUT", "main", "print_progress", "table_from_export",
+    "MANIFEST_FORMAT", "OLD_TABLE_FORMATS", "SAME_MACHINE_KEYS", "TABLE_FORMAT", "cache_sizes",
     "table_header", "write_table",
     "OPTIMIZATION_LEVELS", "ProfilingError", "Timing", "TimingSettings", "check_settings", "make_session",
     "run_session", "spread", "time_model", "time_models",

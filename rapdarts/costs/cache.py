@@ -1,48 +1,58 @@
-"""Evaluating providers on op specs: validated, cached in memory and on disk.
+"""The cost cache: every provider's answer for an op spec, validated, kept in memory and on disk.
 
-A provider's answer for a spec is computed once: the on-disk cache (one JSON file per provider
-and version, default ``~/.cache/rapdarts/costs``, ``RAPDARTS_CACHE_DIR`` overrides) survives
+A provider's answer for a spec is computed once: the on-disk cache (one JSON file per provider,
+version, package and options, under :func:`rapdarts.storage.paths.cache_dir` ``("costs")``) survives
 across runs, so the second search with the same costs builds its tables from cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from rapdarts.atomic import atomic_write_json
-from rapdarts.costs.provider import CostProvider
 from rapdarts.costs.spec import OpSpec
 from rapdarts.errors import RapdartsError
+from rapdarts.plugins.provider import CostProvider
+from rapdarts.storage.atomic import atomic_write_json
+from rapdarts.storage.paths import cache_dir
+
+Key = tuple[str, str, str, str]
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("RAPDARTS_CACHE_DIR") or Path.home() / ".cache" / "rapdarts" / "costs")
+    return cache_dir("costs")
 
 
-class CostEvaluator:
-    """``evaluator.cost(provider, spec)`` with checks; ``flush()`` writes new entries to disk."""
+def _key(provider: CostProvider) -> Key:
+    """Name, version, package and options: two plugins of one cost name, or two targets of one provider, never
+    read each other's numbers."""
+    options = json.dumps(sorted(provider.options)) if provider.options else ""
+    return provider.name, provider.version, provider.package, options
+
+
+class CostCache:
+    """``cache.cost(provider, spec)`` with checks; ``flush()`` writes new entries to disk."""
 
     def __init__(self, cache_dir: str | Path | None = None, use_disk: bool = True):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.use_disk = use_disk
-        self._memory: dict[tuple[str, str, str], dict[str, float]] = {}
-        self._dirty: set[tuple[str, str, str]] = set()
+        self._memory: dict[Key, dict[str, float]] = {}
+        self._dirty: set[Key] = set()
         self.computed = 0
         self.cached = 0
 
     def _file(self, provider: CostProvider) -> Path:
-        """One file per provider, version and the package that provides it: two plugins with the same cost
-        name (one blocked, say) never read each other's numbers."""
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{provider.name}-{provider.version}-{provider.package or 'unknown'}")
+        name, version, package, options = _key(provider)
+        suffix = f"-{hashlib.sha1(options.encode()).hexdigest()[:10]}" if options else ""
+        safe = re.sub(r"[^A-Za-z0-9_.@-]", "_", f"{name}-{version}-{package or 'unknown'}{suffix}")
         return self.cache_dir / f"{safe}.json"
 
     def _table(self, provider: CostProvider) -> dict[str, float]:
-        key = (provider.name, provider.version, provider.package)
+        key = _key(provider)
         if key not in self._memory:
             table: dict[str, float] = {}
             if self.use_disk and provider.cacheable and self._file(provider).exists():
@@ -77,7 +87,7 @@ class CostEvaluator:
                                 f"costs must be finite numbers >= 0: fix the plugin or block it with --block-plugin "
                                 f"{provider.plugin}")
         table[key] = number
-        self._dirty.add((provider.name, provider.version, provider.package))
+        self._dirty.add(_key(provider))
         self.computed += 1
         return number
 
@@ -91,7 +101,7 @@ class CostEvaluator:
         for provider in providers:
             if not provider.cacheable:
                 continue
-            key = (provider.name, provider.version, provider.package)
+            key = _key(provider)
             if key in self._dirty:
                 merged = {}
                 if self._file(provider).exists():  # keep what parallel runs wrote meanwhile

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .timing import TimingSettings, _ort
+from .files import atomic_write_text
+from .machine import machine_identity
+from .timing import TimingSettings
 
 TABLE_FORMAT = "rapdarts-latency-table/2"
 OLD_TABLE_FORMATS = ("rapdarts-latency-table/1",)
@@ -30,18 +31,6 @@ MANIFEST_FORMAT = "rapdarts-op-export/2"
 SAME_MACHINE_KEYS = ("device", "onnxruntime", "provider", "intra_threads", "inter_threads", "optimization", "batch",
                      "dtype")
 """Header fields that must agree for a measurement to belong to a table."""
-
-
-def device_name() -> str:
-    """The CPU model (or machine) this process runs on."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({platform.machine()}, {platform.system()})"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({platform.machine()}, {platform.system()})"
 
 
 def cache_sizes() -> dict[str, str]:
@@ -63,10 +52,9 @@ def cache_sizes() -> dict[str, str]:
 def table_header(settings: TimingSettings, batch: int, dtype: str, expected: int, created_by: str,
                  target: dict[str, Any] | None = None) -> dict[str, Any]:
     """Where and how a table is measured; ``complete`` stays false until every entry (and the calibration) exists."""
-    ort = _ort()
     return {
-        "device": device_name(), "cpu_caches": cache_sizes(), "cpus": os.cpu_count(), "hostname": platform.node(),
-        "onnxruntime": ort.__version__, **settings.to_dict(), "batch": batch, "dtype": dtype, "target": target,
+        **machine_identity(), "cpu_caches": cache_sizes(), "cpus": os.cpu_count(), "hostname": platform.node(),
+        **settings.to_dict(), "batch": batch, "dtype": dtype, "target": target,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "created_by": created_by,
         "overhead_ms": None, "entries_expected": expected, "complete": False, "calibration": None, "warnings": [],
     }
@@ -74,21 +62,7 @@ def table_header(settings: TimingSettings, batch: int, dtype: str, expected: int
 
 def write_table(path: str | Path, header: dict[str, Any], entries: dict[str, Any]) -> None:
     """Atomically write a latency table (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"format": TABLE_FORMAT, "header": header, "entries": entries}, indent=1)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        if hasattr(os, "fchmod"):
-            os.fchmod(handle, 0o666 & ~mask)  # mkstemp's files are private (0600); a table is meant to be shared
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps({"format": TABLE_FORMAT, "header": header, "entries": entries}, indent=1))
 
 
 def read_partial(path: Path, header: dict[str, Any]) -> dict[str, dict[str, list[list[float]]]]:

@@ -4,8 +4,8 @@ An op timed alone is not an op inside a network: alone, it pays the per-run cost
 (input and output copies, layout changes ONNX Runtime makes at graph boundaries, waking intra-op
 threads) and runs with its weights and input hot in cache; inside a network, neighbouring ops share
 layouts and threads, but the network's weights no longer fit in cache. Which effect wins depends
-on the machine and on the network's size: on this project's machines, the sum of isolated ops came
-out 3% under whole 36-channel, 20-cell CIFAR networks and 27% over 16-channel, 8-cell ones.
+on the machine and on the network's size (``benchmarks/RESULTS.md`` has the figures measured for this
+project), so it has to be measured on the machine the table is for.
 
 So the table is calibrated on whole networks of the target it was profiled for, measured in the
 same session: each network's latency is modelled as ``sum_g scale_g * T_g``, where ``T_g`` is the

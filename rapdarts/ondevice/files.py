@@ -1,18 +1,22 @@
-"""Write files so that a reader never sees half of one: write a temporary sibling, then rename."""
+"""Files written so that a reader never sees half of one (standard library only).
+
+The data is written to a temporary sibling, flushed to disk and renamed into place, so a table or a
+checkpoint is either the old file or the new one, even if the process or the machine dies midway.
+rapdarts' own writes (:mod:`rapdarts.storage.atomic`) go through this same function.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temporary file next to ``path`` and rename it into place."""
+    """Call ``write(file)`` on a temporary file next to ``path``, flush it to disk and rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -41,7 +45,3 @@ def file_mode() -> int:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda file: file.write(text.encode("utf-8")))
-
-
-def atomic_write_json(path: str | Path, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")

@@ -44,3 +44,14 @@ def _can_create_in(directory: Path) -> bool:
             return True
     except OSError:
         return False
+
+
+CACHE_ENV = "RAPDARTS_CACHE_DIR"
+
+
+def cache_dir(kind: str) -> Path:
+    """Where rapdarts keeps its cache of ``kind`` (``costs``, ``latency``): ``$RAPDARTS_CACHE_DIR/KIND``, by default
+    ``~/.cache/rapdarts/KIND``. One root for every cache, so one variable moves them all (tests, shared machines)."""
+    import os
+
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "rapdarts") / kind

@@ -25,11 +25,10 @@ from typing import Any
 
 import torch
 
-from rapdarts import distributed
-from rapdarts.atomic import atomic_write, atomic_write_json, atomic_write_text
 from rapdarts.errors import RapdartsError
-from rapdarts.locking import exclusive
-from rapdarts.paths import check_output
+from rapdarts.storage.atomic import atomic_write, atomic_write_json, atomic_write_text
+from rapdarts.storage.locking import exclusive
+from rapdarts.storage.paths import check_output
 
 log = logging.getLogger("rapdarts")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
@@ -68,18 +67,6 @@ class RunDirectory:
         directory._fresh_name = (root, prefix, stamp)
         directory.path = directory._free_path(0)
         return directory
-
-    @classmethod
-    def new_shared(cls, path: str | Path | None = None, root: str | Path = "runs",
-                   prefix: str = "search") -> RunDirectory:
-        """:meth:`new` for every process of a data-parallel job: rank 0 names it and the others receive the
-        name, read-only (only rank 0 writes)."""
-        cluster = distributed.current()
-        if not cluster.distributed:
-            return cls.new(path, root, prefix)
-        directory = cls.new(path, root, prefix) if cluster.main else None
-        name = distributed.broadcast_object(str(directory.path) if directory is not None else None)
-        return directory if directory is not None else cls(str(name), read_only=True)
 
     def _free_path(self, first: int) -> Path:
         root, prefix, stamp = self._fresh_name  # type: ignore[misc]
