@@ -8,8 +8,6 @@ import torch
 
 from rapdarts.deploy.onnx_export import TimingSettings, export_onnx, make_session, run_session, time_model
 from rapdarts.errors import RapdartsError
-from rapdarts.ondevice import timing as timing_module
-from rapdarts.ondevice.timing import time_models
 from rapdarts.space.genotype import preset
 from rapdarts.space.network import EvalNetwork
 
@@ -23,35 +21,14 @@ def test_exported_network_matches_torch(tmp_path):
     assert np.abs(out - net(x)[0].detach().numpy()).max() < 1e-4
 
 
-def test_timing_reports_median_and_spread():
+def test_timing_reports_the_latency_statistic_and_its_sessions():
     data = export_onnx(torch.nn.Conv2d(4, 4, 3), torch.randn(1, 4, 8, 8))
     # No extra sessions: on a busy machine two real sessions may disagree, and re-timing would add more.
-    settings = TimingSettings(warmup=2, repeats=5, sessions=2, extra_sessions=0)
+    settings = TimingSettings(warmup=2, repeats=10, block=5, sessions=2, extra_sessions=0)
     timing = time_model(data, np.random.rand(1, 4, 8, 8).astype(np.float32), settings)
-    assert timing.p10_ms <= timing.median_ms <= timing.p90_ms and len(timing.session_medians_ms) == 2
-
-
-def _scripted_sessions(monkeypatch, medians_by_model):
-    """Replace real sessions by scripted ones: each call returns the next median for that model."""
-    calls = {name: iter(values) for name, values in medians_by_model.items()}
-    monkeypatch.setattr(timing_module, "session_times", lambda model, inputs, settings: [next(calls[model])] * 3)
-
-
-def test_noisy_model_is_timed_again_and_its_outlier_session_dropped(monkeypatch):
-    _scripted_sessions(monkeypatch, {"steady": [1.0, 1.01, 0.99], "jumpy": [1.0, 1.5, 1.02, 0.98, 1.01, 1.0, 0.99]})
-    settings = TimingSettings(sessions=3, noise_threshold=0.10, extra_sessions=4)
-    inputs = np.zeros(1, dtype=np.float32)
-    timings = time_models([("steady", "steady", inputs), ("jumpy", "jumpy", inputs)], settings)
-    assert len(timings["steady"].session_medians_ms) == 3
-    assert timings["jumpy"].session_medians_ms == [1.0, 1.02, 0.98, 1.01, 1.0, 0.99]  # 7 sessions, 1.5 dropped
-    assert timings["jumpy"].median_ms == pytest.approx(1.0) and not timings["jumpy"].noisy
-
-
-def test_model_that_stays_noisy_is_flagged_with_all_its_sessions(monkeypatch):
-    _scripted_sessions(monkeypatch, {"busy": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]})
-    timing = time_models([("busy", "busy", np.zeros(1, dtype=np.float32))],
-                         TimingSettings(sessions=3, noise_threshold=0.10, extra_sessions=3))["busy"]
-    assert timing.noisy and len(timing.session_medians_ms) == 6 and timing.median_ms == 2.0
+    summary = timing.to_dict()
+    assert summary["p10_ms"] <= timing.latency_ms <= summary["p90_ms"] and summary["latency_ms"] == timing.latency_ms
+    assert len(timing.session_medians_ms) == 2 and [len(blocks) for blocks in timing.blocks_ms] == [2, 2]
 
 
 def test_unavailable_provider_and_level_are_clear_errors():

@@ -16,6 +16,7 @@ Each part has one job (as NNI separates profiler, penalty and filter):
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,9 @@ class BudgetPenalty(SearchExtension):
         else:
             notes = [f"{name}: {measurer.where()}" for name, measurer in measurers.items()]
         self.timing_note = "; ".join(notes)
-        self.measured = MeasuredBudgets(self.budgets, {n: m for n, m in measurers.items() if n in self.budgets})
+        self.measured = MeasuredBudgets(self.budgets, {n: m for n, m in measurers.items() if n in self.budgets},
+                                        config.budget_measured_band, config.budget_confidence,
+                                        config.budget_measure_attempts)
         self.weights = dict(config.costs)
         self.costs = StageCosts(providers.select([*config.costs, *(n for n in self.budgets if n not in config.costs)]),
                                 Pricing.from_settings(config.to_dict()), cache)
@@ -181,7 +184,8 @@ class BudgetPenalty(SearchExtension):
         measured = self.measured.measurers
         if not self.config.budget_repair:
             if measured:
-                self.repair["measured"] = self.measured.measure(genotype, self.costs.target)
+                _, _, record = self.measured.confirm(genotype, self.costs.of, self.costs.target, "no repair asked for")
+                self.repair.update(record)
             return genotype
         names = tuple(self.config.primitives)
         space = {cell: tuple(names for _ in edges) for cell, edges in candidates.items()}
@@ -199,7 +203,8 @@ class BudgetPenalty(SearchExtension):
             return repair_genotype(genotype, space, probs, tables, bands, self.config.max_skip_connects)
 
         if measured:
-            final, moves, record = self.measured.repair(repaired, self.costs.of, self.costs.target)
+            ceilings = {name: self.ranges[name][1] for name in measured}
+            final, moves, record = self.measured.repair(repaired, self.costs.of, self.costs.target, genotype, ceilings)
             self.repair.update(record)
         else:
             final, moves = repaired({})
@@ -213,11 +218,14 @@ class BudgetPenalty(SearchExtension):
         return final
 
     def _band(self, name: str) -> Band:
-        """Where cost ``name`` should land, in the provider's unit, before anything was measured."""
-        if name in self.measured.measurers:
-            return self.measured.band(name)
+        """Where cost ``name`` should land, in the provider's unit, before anything was measured. A budget at or above
+        the dearest architecture cannot bind and has no lower edge: the searched genotype is not traded for the
+        dearest one."""
         value = self.budgets[name].value
-        return Band((1 - self.config.budget_band) * value, value)
+        band = self.measured.band(name) if name in self.measured.measurers else \
+            Band((1 - self.config.budget_band) * value, value)
+        ceiling = self.ranges.get(name, (0.0, math.inf))[1]
+        return Band(0.0, band.upper) if ceiling <= value else band
 
     def state_dict(self) -> dict[str, Any]:
         return {"multipliers": self.dual.state_dict(), "repair": self.repair}
@@ -241,9 +249,12 @@ class BudgetPenalty(SearchExtension):
         for name, entry in summary["budgets"].items():
             budget = self.budgets[name]
             measured = f", measured {budget.describe(entry['measured'])}" if entry["measured"] is not None else ""
-            log.info("budget %s: final %s%s (%.1f%% of the budget %s, judged on the %s figure): %s", name,
+            outcome = entry.get("verdict") or ("met" if entry["meets"] else "missed")
+            margin = (f", margin {entry['margin']:.1%} at {entry['confidence']:.0%} confidence" if "margin" in entry
+                      else "")
+            log.info("budget %s: final %s%s (%.1f%% of the budget %s, judged on the %s figure%s): %s", name,
                      budget.describe(entry["final"]), measured, 100 * entry["share_of_budget"], budget.describe(),
-                     entry["judged_on"], "met" if entry["meets"] else "MISSED")
+                     entry["judged_on"], margin, outcome if entry["meets"] is not False else outcome.upper())
         if summary["timing"]:
             log.info("budgets: %s", summary["timing"])
         if self.budgets and metrics:

@@ -46,7 +46,8 @@ architectures, the one with the fewest changes wins."""
 
 @dataclass(frozen=True)
 class Band:
-    """Where a budgeted cost should end: ``lower <= C <= upper`` (in the provider's unit)."""
+    """Where a budgeted cost should end: ``lower <= C <= upper`` (in the provider's unit); a ``lower`` of 0 means
+    the budget has no lower edge (it cannot bind: every architecture of the space is under it)."""
 
     lower: float
     upper: float
@@ -96,9 +97,11 @@ def _costs_of(kept: Mapping[str, Sequence[tuple[int, int]]], tables: Mapping[str
 
 
 def in_band(costs: Mapping[str, float], bands: Mapping[str, Band]) -> bool:
-    """Every budget met and at least one used to its band: the binding budget is close, the others may be slack."""
+    """Every budget met and at least one used to its band: the binding budget is close, the others may be slack.
+    Budgets without a lower edge only need to be met."""
+    edged = {n: band for n, band in bands.items() if band.lower > 0}
     return all(costs[n] <= band.upper for n, band in bands.items()) and \
-        any(costs[n] >= band.lower for n, band in bands.items())
+        (not edged or any(costs[n] >= band.lower for n, band in edged.items()))
 
 
 def repair_genotype(genotype: Genotype, candidates: Mapping[str, Sequence[Sequence[str]]],
@@ -106,8 +109,9 @@ def repair_genotype(genotype: Genotype, candidates: Mapping[str, Sequence[Sequen
                     max_skip_connects: int | None = 2) -> tuple[Genotype, list[dict[str, Any]]]:
     """``(genotype in its bands, the changes made)``; ``tables`` and ``bands`` are keyed by cost name.
 
-    Returns the genotype unchanged when it is already in its bands, or when no architecture of the
-    space meets every budget.
+    Returns the genotype unchanged when it is already in its bands. When no architecture of the
+    space meets every budget, the cheapest one is returned (its costs relative to the budgets summed
+    smallest): it is the closest to meeting them there is.
     """
     kept = _kept_slots(genotype, candidates)
     if in_band(_costs_of(kept, tables), bands):
@@ -116,13 +120,41 @@ def repair_genotype(genotype: Genotype, candidates: Mapping[str, Sequence[Sequen
     for _ in range(3):  # the programme's grid rounds costs: tighten and retry if the exact cost ends over
         chosen = _programme(genotype.nodes, candidates, probs, tables, uppers, bands, kept, max_skip_connects)
         if chosen is None:
-            return genotype, []
+            break
         exact = _costs_of(chosen, tables)
         over = {n: exact[n] - bands[n].upper for n in bands if exact[n] > bands[n].upper}
         if not over:
             return _genotype(chosen, candidates, genotype), _moves(kept, chosen, candidates)
         uppers = {n: uppers[n] - 2 * over.get(n, 0.0) for n in uppers}
-    return genotype, []
+    cheapest = _cheapest(genotype.nodes, candidates, tables, bands, max_skip_connects)
+    if _costs_of(cheapest, tables) == _costs_of(kept, tables):
+        return genotype, []
+    return _genotype(cheapest, candidates, genotype), _moves(kept, cheapest, candidates)
+
+
+def _cheapest(nodes: int, candidates: Mapping[str, Sequence[Sequence[str]]], tables: Mapping[str, CostTable],
+              bands: Mapping[str, Band], max_skip_connects: int | None) -> dict[str, list[tuple[int, int]]]:
+    """The derivable architecture with the smallest sum of costs relative to the budgets (exact, under the
+    skip-connect rule): a dynamic programme over nodes and, in the normal cell, skip-connects used."""
+    chosen: dict[str, list[tuple[int, int]]] = {}
+    for cell in CELL_TYPES:
+        arrays = {n: tables[n].tables[cell].double().cpu().numpy() for n in bands}
+        limit = skip_limit(cell, max_skip_connects)
+        best: dict[int, tuple[float, list[tuple[int, int]]]] = {0: (0.0, [])}  # skips used -> (cost, slots)
+        for edges in node_edges(nodes):
+            merged: dict[int, tuple[float, list[tuple[int, int]]]] = {}
+            for choice in node_choices(candidates[cell], edges):
+                (a, b), (i, j) = choice.edges, choice.ops
+                cost = sum((arrays[n][a, i] + arrays[n][b, j]) / bands[n].upper for n in bands)
+                for used, (total, slots) in best.items():
+                    skips = used + choice.skips
+                    if limit is not None and skips > limit:
+                        continue
+                    if skips not in merged or total + cost < merged[skips][0]:
+                        merged[skips] = (total + cost, [*slots, (a, i), (b, j)])
+            best = merged
+        chosen[cell] = min(best.values(), key=lambda entry: entry[0])[1]
+    return chosen
 
 
 def _programme(nodes: int, candidates: Mapping[str, Sequence[Sequence[str]]], probs: Mapping[str, torch.Tensor],
@@ -207,7 +239,9 @@ def _final_state(value: np.ndarray, fixed: np.ndarray, step: np.ndarray, shape: 
     if not feasible.any():
         return None
     grids = np.meshgrid(*[fixed[m] + step[m] * np.arange(shape[m]) for m in range(len(names))], indexing="ij")
-    closeness = np.max([grid / bands[name].lower for grid, name in zip(grids, names)], axis=0)
+    edged = [(grid, name) for grid, name in zip(grids, names) if bands[name].lower > 0]
+    closeness = np.max([grid / bands[name].lower for grid, name in edged], axis=0) if edged else \
+        np.ones(value.shape)
     banded = feasible & (closeness >= 1.0)
     if banded.any():
         scores = np.where(banded, value, -np.inf)

@@ -15,7 +15,9 @@ def budget_summary(metrics: Iterable[Mapping[str, Any]], budgets: Mapping[str, B
 
     ``searched`` is the cost of the genotype the search derived, ``final`` the predicted cost of the
     genotype it ends with (after a repair, if one was made), ``measured`` the measured cost of that
-    genotype where a timer measured it; ``meets`` is judged on the measured figure when there is one.
+    genotype where a measurer measured it. ``meets`` is judged on the prediction, or for a measured
+    budget on the measurement with the margin its noise floor asks for: ``true``, ``false``, or
+    ``null`` when the machine was too noisy to tell (``verdict`` says which and why).
     """
     rows = list(metrics)
     stage_ends = []
@@ -31,6 +33,7 @@ def budget_summary(metrics: Iterable[Mapping[str, Any]], budgets: Mapping[str, B
     final = rows[-1] if rows else {}
     status = {}
     measured = (repair or {}).get("measured") or {}
+    verdicts = (repair or {}).get("verdicts") or {}
     for name, budget in budgets.items():
         searched = final.get("genotype_cost", {}).get(name)
         cost = repair["after"][name] if repair else searched
@@ -42,4 +45,9 @@ def budget_summary(metrics: Iterable[Mapping[str, Any]], budgets: Mapping[str, B
                         "searched": searched,
                         "meets_without_repair": searched is not None and searched <= budget.value,
                         "lambda": final.get("budgets", {}).get(name, {}).get("lambda")}
+        if name in verdicts:  # a measured budget: met, missed, or undecided at the noise the run measured
+            verdict = verdicts[name]
+            status[name].update({"meets": verdict["meets"], "verdict": verdict["verdict"], "margin": verdict["margin"],
+                                 "noise": verdict["noise"], "confidence": verdict["confidence"],
+                                 "window": verdict["window"], "band_assured": verdict["band_assured"]})
     return {"budgets": status, "timing": timing_note or None, "repair": repair, "stage_ends": stage_ends}

@@ -11,7 +11,7 @@ from rapdarts.costs.table import genotype_costs
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.formatting import format_number
 from rapdarts.plugins.manager import Providers, discover_providers
-from rapdarts.plugins.provider import CostProvider, of_quantity, report_order
+from rapdarts.plugins.provider import CostProvider, of_quantity, report_order, target_notes
 from rapdarts.space.genotype import Genotype, load_genotype
 from rapdarts.space.network import count_parameters
 
@@ -57,6 +57,8 @@ def cost_command(source: str, names: tuple[str, ...], measure: bool, cost_option
     warn_failures(providers)
     default = [p.name for p in report_order(list(providers.by_name.values())) if not p.missing_options(cost_options)]
     selected = providers.select(names or default)
+    for note in target_notes(selected, target):
+        click.echo(f"warning: {note}", err=True)
     costs = genotype_costs(genotype, selected, target, CostCache())
     click.echo(f"{source}: {target.describe()}")
     for provider in selected:

@@ -16,7 +16,7 @@ from rapdarts.latency.lookup import LatencyLookup
 from rapdarts.latency.maker import DEFAULT_NETWORKS, calibration_genotypes, export_bundle, make_table, target_specs
 from rapdarts.latency.table import LatencyTable
 from rapdarts.runtime.progress import logs_above_bars
-from rapdarts.space.genotype import load_genotype, preset_names
+from rapdarts.space.genotype import load_genotype
 
 log = logging.getLogger("rapdarts")
 
@@ -66,6 +66,8 @@ def profile_command(out: str, networks: int, seed: int, progress: bool, **option
     click.echo(f"latency table: {path} ({len(table.entries)} ops, per-call overhead "
                f"{table.header['overhead_ms']:.4f} ms, device {table.header['device']})")
     click.echo(f"  {describe_calibration(table)}")
+    if table.header.get("noise_floor"):
+        click.echo(f"  {describe_floor(table.header['noise_floor'])}")
     for note in table.header.get("warnings", []):
         click.echo(f"rapdarts profile: warning: {note}", err=True)
 
@@ -151,7 +153,8 @@ def _print_errors(title: str, report: dict) -> None:
 @click.option("--samples", default=20, type=click.IntRange(min=0), show_default=True,
               help="Random architectures to measure.")
 @click.option("--genotype", "genotypes", multiple=True, metavar="SOURCE",
-              help="Also measure these (presets, files, run dirs); default: the presets.")
+              help="Also measure these (presets, files, run dirs). The presets are not measured by default: a "
+              "profile calibrates on them, so they would not test the table.")
 @click.option("--calibrate", is_flag=True, help="Refit the table's calibration on part of these networks, store it "
               "in the table, and report held-out agreement before and after.")
 @click.option("--out", metavar="DIR", default="latency-validation", callback=output_directory, show_default=True,
@@ -170,7 +173,7 @@ def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], 
     target = target_from(options)
     lookup = LatencyLookup(Path(table_path))
     lookup.table().check_compatible(batch=target.batch)
-    chosen = [(name, load_genotype(name)) for name in (genotypes or preset_names())]
+    chosen = [(name, load_genotype(name)) for name in genotypes]
     with logs_above_bars():
         report = validate(lookup, target, chosen, samples, seed, calibrate)
     directory = Path(out)
@@ -183,6 +186,7 @@ def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], 
         lines += [("held out, before", refit["held_out_before"]), ("held out, refit", refit["held_out"])]
     for label, stats in lines:
         click.echo(f"{label:18s} {format_agreement(stats)}")
+    click.echo(describe_floor(report["noise_floor"]))
     if calibrate:
         click.echo("calibration stored in the table: " + json.dumps(report["refit"]["scales"]))
     noisy = sum(row["noisy"] for row in report["rows"])
@@ -190,6 +194,13 @@ def validate_latency(table_path: str, samples: int, genotypes: tuple[str, ...], 
         click.echo(f"rapdarts validate-latency: warning: {noisy} networks varied by more than "
                    f"{lookup.table().settings.noise_threshold:.0%} between sessions: the machine was busy", err=True)
     click.echo(f"report: {directory / 'validation.json'}; plot: {directory / 'latency_validation.png'}")
+
+
+def describe_floor(floor: dict[str, Any]) -> str:
+    """The noise floor next to a prediction error: how far independent timings of one network came out here."""
+    return (f"noise floor: {len(floor['estimates_ms'])} independent estimates of {floor['network']} timed in the "
+            f"same rounds varied by {floor['sd']:.1%} (sd), worst spread {floor['worst_spread']:.1%}: errors of that "
+            "size are the machine, not the table")
 
 
 def format_agreement(stats: dict[str, Any]) -> str:

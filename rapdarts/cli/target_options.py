@@ -12,6 +12,8 @@ from rapdarts.errors import RapdartsError
 from rapdarts.ondevice import OPTIMIZATION_LEVELS, ProfilingError, TimingSettings, check_settings
 from rapdarts.space.network import EVAL_CELLS, EVAL_CHANNELS
 
+DEFAULT_TIMING = TimingSettings()
+
 DATASET_SHAPES = {"digits": (1, 8, 10), "cifar10": (3, 32, 10), "cifar100": (3, 32, 100)}
 """(input channels, image size, classes) of the datasets whose shape is known without loading them."""
 
@@ -59,12 +61,15 @@ def timing_options(function: Callable) -> Callable:
         click.option("--threads", default=1, type=click.IntRange(min=1), show_default=True, help="Intra-op threads."),
         click.option("--optimization", type=click.Choice(OPTIMIZATION_LEVELS), default="all", show_default=True,
                      help="Graph optimisation level."),
-        click.option("--warmup", default=10, type=click.IntRange(min=0), show_default=True,
+        click.option("--warmup", default=DEFAULT_TIMING.warmup, type=click.IntRange(min=0), show_default=True,
                      help="Untimed runs per session."),
-        click.option("--repeats", default=50, type=click.IntRange(min=1), show_default=True,
+        click.option("--repeats", default=DEFAULT_TIMING.repeats, type=click.IntRange(min=1), show_default=True,
                      help="Timed runs per session."),
-        click.option("--sessions", default=3, type=click.IntRange(min=1), show_default=True,
-                     help="Fresh sessions per op."),
+        click.option("--block", default=DEFAULT_TIMING.block, type=click.IntRange(min=1), show_default=True,
+                     help="Runs per block: a session's timed runs are summarised by the medians of blocks of this "
+                     "many, and the latency is the interquartile mean of all block medians."),
+        click.option("--sessions", default=DEFAULT_TIMING.sessions, type=click.IntRange(min=1), show_default=True,
+                     help="Fresh sessions per op and network (interleaved rounds)."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -73,9 +78,8 @@ def timing_options(function: Callable) -> Callable:
 
 def timing_from(options: dict) -> TimingSettings:
     settings = TimingSettings(options.pop("provider"), options.pop("threads"), 1, options.pop("optimization"),
-                              options.pop("warmup"), options.pop("repeats"), options.pop("sessions"))
-    if min(settings.intra_threads, settings.repeats, settings.sessions) < 1 or settings.warmup < 0:
-        raise RapdartsError("threads, repeats and sessions must be at least 1, warmup at least 0")
+                              options.pop("warmup"), options.pop("repeats"), options.pop("sessions"),
+                              options.pop("block"))
     try:
         check_settings(settings)
     except ProfilingError as error:

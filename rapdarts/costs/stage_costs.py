@@ -17,7 +17,7 @@ from rapdarts.costs.cache import CostCache
 from rapdarts.costs.table import CostTable, expected_cost, genotype_costs
 from rapdarts.costs.target import Pricing, TargetNetwork
 from rapdarts.data import DataShape
-from rapdarts.plugins.provider import CostProvider
+from rapdarts.plugins.provider import CostProvider, target_notes
 from rapdarts.space.genotype import CELL_TYPES, Genotype
 from rapdarts.space.layout import edge_sources
 from rapdarts.space.ops import primitives
@@ -39,15 +39,17 @@ class StageCosts:
         self.target = pricing.eval_target(self.shape)
 
     def prepare(self, shape: DataShape) -> None:
-        """Price every op of the search space once, before anything is written: a provider that cannot answer
-        (a missing or corrupt latency table, a plugin returning NaN) fails the search here."""
+        """Price every op of the search space in every network the search will price, once, before anything is
+        written: a provider that cannot answer (a missing or corrupt latency table, a plugin returning NaN) fails
+        the search here, and in a data-parallel job rank 0 fills the tables the other ranks then read."""
         self.shape = shape
         self.target = self.pricing.eval_target(shape)
         space = {cell: tuple(tuple(primitives()) for _ in edge_sources()) for cell in CELL_TYPES}
-        checked = self.target if self.pricing.network == "eval" else \
-            TargetNetwork(shape, self.pricing.init_channels, 3, self.pricing.batch, network="search")
-        for provider in self.providers:
-            CostTable.build(provider, checked, space, self.cache)
+        for target in self.pricing.targets(shape):
+            for note in target_notes(self.providers, target):
+                log.warning("warning: %s", note)
+            for provider in self.providers:
+                CostTable.build(provider, target, space, self.cache)
         self.cache.flush(self.providers)
 
     def build(self, model: SearchNetwork, stage: int) -> list[CostTable]:

@@ -129,13 +129,26 @@ class Pricing:
     cells: int = EVAL_CELLS
     """Cells of the evaluation network (ignored when pricing in the search network)."""
     batch: int = 1
+    search_channels: int = 16
+    """Width of the search network (pricing in the search network)."""
+    search_cells: tuple[int, ...] = (5, 11, 17)
+    """Cells of each stage's search network (pricing in the search network)."""
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Pricing:
         """From a search's settings (its ``config.json``): ``cost_target``, ``target_channels``,
-        ``target_cells`` and ``cost_batch``, with the published evaluation network as the default."""
+        ``target_cells`` and ``cost_batch``, with the published evaluation network as the default, and the search
+        network's ``init_channels`` and ``cells``."""
         return cls(str(settings.get("cost_target", "eval")), int(settings.get("target_channels", EVAL_CHANNELS)),
-                   int(settings.get("target_cells", EVAL_CELLS)), int(settings.get("cost_batch", 1)))
+                   int(settings.get("target_cells", EVAL_CELLS)), int(settings.get("cost_batch", 1)),
+                   int(settings.get("init_channels", 16)), tuple(int(c) for c in settings.get("cells", (5, 11, 17))))
+
+    def targets(self, shape: DataShape) -> list[TargetNetwork]:
+        """Every network costs will be priced in: the evaluation network, or each stage's search network."""
+        if self.network == "search":
+            return [TargetNetwork(shape, self.search_channels, cells, self.batch, network="search")
+                    for cells in self.search_cells]
+        return [self.eval_target(shape)]
 
     def eval_target(self, shape: DataShape) -> TargetNetwork:
         """The evaluation network a searched genotype is trained and deployed as."""

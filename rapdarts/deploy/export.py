@@ -97,6 +97,7 @@ def measure_latency(exported: ExportedModel, shape: DataShape, settings: TimingS
 
     inputs = random_inputs(shape, exported.batch).numpy()
     timing = time_model(exported.onnx, inputs, settings)
-    return {"median_ms": timing.median_ms, "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms,
-            "session_cv": timing.session_cv, "batch": exported.batch, "timing": settings.to_dict(),
+    summary = timing.to_dict()
+    return {"latency_ms": timing.latency_ms, "median_ms": timing.median_ms, "p10_ms": summary["p10_ms"],
+            "p90_ms": summary["p90_ms"], "spread": timing.spread, "batch": exported.batch, "timing": settings.to_dict(),
             "onnxruntime": onnxruntime.__version__}

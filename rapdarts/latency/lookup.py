@@ -36,6 +36,7 @@ from rapdarts.latency.maker import measure_overhead, measure_spec
 from rapdarts.latency.op_latency import network_ops, op_cost
 from rapdarts.latency.table import LatencyTable
 from rapdarts.plugins.provider import CostProvider, Measurement
+from rapdarts.runtime import distributed
 from rapdarts.space.genotype import Genotype
 from rapdarts.space.ops import is_zero
 from rapdarts.storage.paths import cache_dir
@@ -44,8 +45,8 @@ log = logging.getLogger("rapdarts")
 MEASURE_MODES = ("auto", "never")
 SETTING_OPTIONS = {"provider": "provider", "threads": "intra_threads", "optimization": "optimization"}
 """Option key -> table header field of the ONNX Runtime settings a table is checked against."""
-BUDGET_SESSIONS = 5
-"""Fresh sessions per network when a network is measured (a budget's verdict rests on the figure)."""
+MEASURE_SESSIONS = 10
+"""Rounds (fresh sessions per network) of a measurement of whole networks, at the least."""
 
 
 def default_table_path(settings: ondevice.TimingSettings) -> Path:
@@ -101,13 +102,14 @@ class LatencyLookup:
         """The table, loaded (or started empty, for on-demand measurement) on first use."""
         if self._table is None:
             if self.path.exists():
-                self._table = LatencyTable.load(self.path)
+                table = LatencyTable.load(self.path)
                 for key in self.checked:
                     wanted = getattr(self.requested, key)
-                    if self._table.header[key] != wanted:
+                    if table.header[key] != wanted:
                         raise RapdartsError(f"latency table {self.path} was measured with {key} "
-                                            f"{self._table.header[key]!r}, but {wanted!r} is asked for; profile "
+                                            f"{table.header[key]!r}, but {wanted!r} is asked for; profile "
                                             "again with the matching setting or drop the option")
+                self._table = table
             elif self.explicit:
                 raise RapdartsError(f"latency table {self.path} does not exist; create it with 'rapdarts profile "
                                     f"--out {self.path}' (or drop the table option to measure on demand)")
@@ -154,7 +156,27 @@ class LatencyLookup:
                         spec.describe(), self.path, target.get("init_channels", "?"), target.get("cells", "?"))
         return entry
 
+    def target_note(self, target: TargetNetwork) -> str | None:
+        """A warning when the table's calibration was fitted for another network than ``target``: its scales
+        would be applied to a network they were not fitted on."""
+        table = self.table()
+        fitted = table.header.get("target")
+        if not table.calibration or not fitted:
+            return None
+        profiled = TargetNetwork.from_dict(fitted)
+        if profiled == target:
+            return None
+        return (f"latency table {self.path} was calibrated for the {profiled.describe()}, but the "
+                f"{target.describe()} is priced: its calibration is applied to a network it was not fitted on; "
+                "profile the network you price ('rapdarts profile' with its shape)")
+
     def _measure_missing(self, table: LatencyTable, spec: OpSpec) -> dict:
+        if self._reload(table, spec):
+            return table.lookup(spec)
+        if not distributed.current().main:
+            raise RapdartsError(f"op {spec.describe()} is missing from latency table {self.path} on rank "
+                                f"{distributed.current().rank}: only rank 0 measures ops and writes the table (it "
+                                "prices the search space before the other ranks start); rerun the search")
         if self.measure == "never" or not table.measured_here():
             raise RapdartsError(
                 f"op {spec.describe()} is missing from latency table {self.path} (measured on "
@@ -165,6 +187,16 @@ class LatencyLookup:
         table.add(spec, timing)
         table.save()
         return table.lookup(spec)
+
+    def _reload(self, table: LatencyTable, spec: OpSpec) -> bool:
+        """Whether the table on disk has ``spec`` meanwhile (another process, rank 0, measured it); it is merged in."""
+        if not self.path.exists():
+            return False
+        on_disk = LatencyTable.load(self.path)
+        if on_disk.lookup(spec) is None:
+            return False
+        table.entries.update({k: v for k, v in on_disk.entries.items() if k not in table.entries})
+        return True
 
 
 class TableMeasurer:
@@ -191,20 +223,33 @@ class TableMeasurer:
                 "its calibrated prediction")
 
     def measure(self, networks: Sequence[tuple[str, Genotype]], target: TargetNetwork) -> dict[str, Measurement]:
+        """The latency statistic of each network, timed with the table's settings in interleaved rounds together
+        with the table's reference network, whose independent estimates give each measurement its noise floor."""
         from rapdarts.latency.drift import warn_if_drifted
-        from rapdarts.latency.networks import measure_networks
+        from rapdarts.latency.networks import measure_with_floor
 
         table = self.lookup.table()
         table.check_timable()
         if not self._drift_checked:
             self._drift_checked = True
             warn_if_drifted(table)
-        # A budget's verdict rests on this figure: more sessions than a table entry, spread over more time.
-        settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, BUDGET_SESSIONS))
-        timings = measure_networks(networks, target, settings)
-        return {name: Measurement(timing.median_ms, timing.noisy, timing.spread,
-                                  {"session_medians_ms": timing.session_medians_ms, "settings": settings.to_dict()})
+        # A verdict rests on this figure: at least as many rounds as a table entry had.
+        settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, MEASURE_SESSIONS))
+        timings, floor = measure_with_floor(networks, target, settings, table.reference_genotype())
+        noise = ondevice.scaled_sd(floor, settings.sessions)
+        return {name: Measurement(timing.latency_ms, timing.noisy, timing.spread, noise,
+                                  {"blocks_ms": timing.blocks_ms, "noise_floor": floor, "settings": settings.to_dict()})
                 for name, timing in timings.items()}
+
+    def combine(self, measurements: Sequence[Measurement]) -> Measurement:
+        """Several measurements of one network pooled: the latency statistic over all their blocks, and the noise
+        of an estimate that many rounds long (with the largest floor any of them measured)."""
+        blocks = [session for m in measurements for session in m.details["blocks_ms"]]
+        timing = ondevice.Timing(blocks, noisy=any(m.noisy for m in measurements))
+        rounds = len(measurements[0].details["blocks_ms"])
+        noise = max(m.noise for m in measurements) * (rounds / len(blocks)) ** 0.5
+        return Measurement(timing.latency_ms, timing.noisy, timing.spread, noise,
+                           {"blocks_ms": blocks, "calls": len(measurements)})
 
 
 def _specs_with_counts(target: TargetNetwork, genotype: Genotype) -> list[tuple[OpSpec, int]]:
@@ -217,4 +262,4 @@ def table_latency_provider(name: str, options: Mapping[str, str], order: int = 1
     lookup = LatencyLookup.from_options(options, name)
     return CostProvider(name, "ms", "ONNX Runtime latency from a per-op lookup table measured on the target",
                         lookup.cost, version=lookup.version(), cacheable=False, quantity="latency",
-                        measurer=TableMeasurer(lookup), order=order)
+                        measurer=TableMeasurer(lookup), order=order, target_note=lookup.target_note)

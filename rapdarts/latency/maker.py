@@ -207,4 +207,4 @@ def measure_spec(spec: OpSpec, settings: ondevice.TimingSettings) -> dict:
 
 def measure_overhead(settings: ondevice.TimingSettings) -> float:
     data = export_onnx(_CallOverhead(), torch.zeros(1), what="the overhead model")
-    return ondevice.time_model(data, np.zeros(1, np.float32), settings).median_ms
+    return ondevice.time_model(data, np.zeros(1, np.float32), settings).latency_ms

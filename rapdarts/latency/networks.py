@@ -8,6 +8,7 @@ own, when there is one), so they report the same measured number for the same ne
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -36,6 +37,26 @@ def measure_networks(genotypes: Sequence[tuple[str, Genotype]], target: TargetNe
         return ondevice.time_models(models, settings, seed=seed)  # type: ignore[arg-type]
     except ondevice.ProfilingError as error:
         raise RapdartsError(str(error)) from None
+
+
+def measure_with_floor(genotypes: Sequence[tuple[str, Genotype]], target: TargetNetwork,
+                       settings: ondevice.TimingSettings, reference: Genotype, seed: int = 0
+                       ) -> tuple[dict[str, ondevice.Timing], dict[str, Any]]:
+    """:func:`measure_networks` with ``reference`` timed several times in every round, and the noise floor that
+    gave (:func:`rapdarts.ondevice.time_with_floor`): how far independent estimates of one network came out."""
+    models = [(name, *network_model(genotype, target)) for name, genotype in genotypes]
+    models.append((REFERENCE, *network_model(reference, target)))
+    try:
+        timings, floor = ondevice.time_with_floor(models, REFERENCE, settings, seed=seed)  # type: ignore[arg-type]
+    except ondevice.ProfilingError as error:
+        raise RapdartsError(str(error)) from None
+    reference_timing = timings.pop(REFERENCE)
+    floor["latency_ms"] = reference_timing.latency_ms
+    return timings, floor
+
+
+REFERENCE = "reference network"
+"""The name the reference network is timed under (never a genotype's name)."""
 
 
 def measure_genotype(genotype: Genotype, target: TargetNetwork, settings: ondevice.TimingSettings) -> ondevice.Timing:

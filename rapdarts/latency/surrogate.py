@@ -40,6 +40,7 @@ from rapdarts.costs.spec import FIXED_OPS, OpSpec
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.op_latency import op_cost, op_group
 from rapdarts.latency.table import LatencyTable
+from rapdarts.ondevice.calibration import entry_time
 from rapdarts.plugins.provider import CostProvider
 from rapdarts.space.ops import derivable, is_zero
 from rapdarts.storage.atomic import atomic_write_json
@@ -130,7 +131,7 @@ class LatencySurrogate:
             raise RapdartsError(f"latency table {table.path} has {len(keys)} entries; a surrogate needs at least 5")
         specs = [OpSpec(**table.entries[k]["spec"]) for k in keys]
         x = FeatureMaker().rows(specs)
-        y = np.log(np.maximum([table.entries[k]["median_ms"] for k in keys], 1e-6))
+        y = np.log(np.maximum([entry_time(table.entries[k]) for k in keys], 1e-6))
         surrogate = cls(kind, dict(table.header), x, y, keys)
         surrogate._train()
         return surrogate
@@ -200,7 +201,7 @@ def evaluate(surrogate: LatencySurrogate, table: LatencyTable, keys: Sequence[st
     _check_same_settings(surrogate, table)
     keys = list(keys if keys is not None else table.entries)
     specs = [OpSpec(**table.entries[k]["spec"]) for k in keys]
-    measured = np.asarray([table.entries[k]["median_ms"] for k in keys])
+    measured = np.asarray([entry_time(table.entries[k]) for k in keys])
     predicted = surrogate.predict_specs(specs)
     report = error_report(predicted, measured, [s.op for s in specs])
     report["unseen"] = int(sum(k not in set(surrogate.keys) for k in keys))
@@ -252,7 +253,7 @@ class SurrogateCost:
                 self._model = LatencySurrogate.load(self.path)
                 self._features = FeatureMaker()
             median = float(self._model.predict_specs([spec], self._features)[0])
-        entry = {"spec": spec.to_dict(), "group": op_group(spec), "median_ms": median, "on_demand": True}
+        entry = {"spec": spec.to_dict(), "group": op_group(spec), "latency_ms": median, "on_demand": True}
         return op_cost(self._model.header, entry)  # a shape nobody measured: the table's calibration does not apply
 
 

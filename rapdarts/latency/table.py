@@ -29,7 +29,7 @@ from rapdarts.ondevice import (
     table_header,
     write_table,
 )
-from rapdarts.space.genotype import Genotype
+from rapdarts.space.genotype import Genotype, preset
 
 log = logging.getLogger("rapdarts")
 HEADER_FIELDS = ("device", "onnxruntime", "provider", "intra_threads", "optimization", "batch", "dtype",
@@ -68,7 +68,8 @@ class LatencyTable:
         if overhead is not None and not _valid_time(overhead):
             raise RapdartsError(f"latency table {path}: overhead_ms {overhead!r} is not a time >= 0")
         for key, entry in entries.items():
-            for name in TIME_FIELDS:
+            fields = (*TIME_FIELDS, "latency_ms") if isinstance(entry, dict) and "latency_ms" in entry else TIME_FIELDS
+            for name in fields:
                 if not isinstance(entry, dict) or not _valid_time(entry.get(name)):
                     value = entry.get(name) if isinstance(entry, dict) else entry
                     raise RapdartsError(f"latency table {path}: entry {key!r} has {name} = {value!r}; times must be "
@@ -76,10 +77,14 @@ class LatencyTable:
             _check_spec(path, key, entry)
         _check_calibration(path, header.get("calibration"))
         table = cls(path, header, entries)
-        if data["format"] != TABLE_FORMAT:
+        if data["format"] == OLD_TABLE_FORMATS[0]:
             log.warning("latency table %s was made by an older rapdarts: it is used uncalibrated (sums of ops timed "
                         "alone); profile again for a calibrated table", path)
             table.header["calibration"] = None
+        elif data["format"] != TABLE_FORMAT:
+            log.warning("latency table %s was made before the latency statistic and the noise floor: its entries are "
+                        "medians of session medians; profile again to price with the statistic every measurement "
+                        "now uses", path)
         if not header["complete"]:
             log.warning("latency table %s is incomplete (%d of %s entries): an interrupted profile; rerun the same "
                         "'rapdarts profile' command to complete it", path, len(entries), header.get("entries_expected"))
@@ -105,6 +110,13 @@ class LatencyTable:
         """Whether this machine and onnxruntime made the table, with an execution provider it has (so missing ops,
         and networks, may be timed now the way the table was): :func:`rapdarts.ondevice.measured_here`."""
         return measured_here(self.header)
+
+    def reference_genotype(self) -> Genotype:
+        """The network the table's timings are referred to: the one its profile timed as reference, else PDARTS."""
+        record = self.header.get("reference")
+        if record and "genotype" in record:
+            return Genotype.from_dict(record["genotype"], f"reference network of {self.path}")
+        return preset("PDARTS")
 
     def check_timable(self) -> None:
         """A one-line error unless networks can be timed here the way this table was measured."""

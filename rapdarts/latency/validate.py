@@ -10,6 +10,7 @@ of these networks and judges it on the rest.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -19,8 +20,9 @@ from rapdarts.costs.target import TargetNetwork
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.drift import warn_if_drifted
 from rapdarts.latency.lookup import LatencyLookup
-from rapdarts.latency.networks import measure_networks
+from rapdarts.latency.networks import measure_with_floor
 from rapdarts.latency.op_latency import network_ops, op_cost
+from rapdarts.latency.table import LatencyTable
 from rapdarts.space.genotype import Genotype, varied_genotype
 
 HELD_OUT_EVERY = 2
@@ -36,28 +38,52 @@ def uncalibrated(lookup: LatencyLookup, genotype: Genotype, target: TargetNetwor
 
 
 def validate(lookup: LatencyLookup, target: TargetNetwork, genotypes: Sequence[tuple[str, Genotype]], samples: int,
-             seed: int = 0, calibrate: bool = False) -> dict[str, Any]:
-    """Measure ``genotypes`` plus ``samples`` random ones and compare them with the table's predictions."""
+             seed: int = 1, calibrate: bool = False) -> dict[str, Any]:
+    """Measure ``genotypes`` plus ``samples`` fresh random ones and compare them with the table's predictions.
+
+    Random genotypes the table's own calibration was fitted or judged on (``rapdarts profile`` draws
+    them with seed 0) are skipped, so the figures are about networks the table never saw. The
+    table's reference network is timed in the same rounds, and the noise floor it gives (how far
+    independent estimates of one network came out) is reported next to the prediction error.
+    """
     table = lookup.table()
     table.check_timable()
     drift = warn_if_drifted(table)
+    seen = _calibration_genotypes(table)
     rng = random.Random(seed)
-    chosen = list(genotypes) + [(f"random-{i}", varied_genotype(rng, i)) for i in range(samples)]
+    chosen = list(genotypes)
+    index = 0
+    while len(chosen) < len(genotypes) + samples:
+        genotype = varied_genotype(rng, index)
+        if _key(genotype) not in seen:
+            chosen.append((f"random-{index}", genotype))
+        index += 1
     predicted = {name: lookup.predict(genotype, target) for name, genotype in chosen}
     plain = {name: uncalibrated(lookup, genotype, target) for name, genotype in chosen}
     table.save()  # keeps ops measured on demand
-    timings = measure_networks(chosen, target, table.settings, seed)
-    rows = [{"name": name, "genotype": genotype.to_dict(), "measured_ms": timings[name].median_ms,
+    timings, floor = measure_with_floor(chosen, target, table.settings, table.reference_genotype(), seed)
+    rows = [{"name": name, "genotype": genotype.to_dict(), "measured_ms": timings[name].latency_ms,
              "spread": timings[name].spread, "noisy": timings[name].noisy, "predicted_ms": predicted[name],
              "uncalibrated_ms": plain[name]} for name, genotype in chosen]
     report: dict[str, Any] = {"table": str(table.path), "origin": table.describe_origin(), "target": target.to_dict(),
                               "settings": table.settings.to_dict(), "calibration": table.calibration,
-                              "reference_drift": drift, "rows": rows,
+                              "reference_drift": drift, "noise_floor": floor, "rows": rows,
                               "agreement": _agreement(rows, "predicted_ms"),
                               "agreement_uncalibrated": _agreement(rows, "uncalibrated_ms")}
     if calibrate:
         report["refit"] = refit(lookup, target, chosen, rows)
     return report
+
+
+def _key(genotype: Genotype) -> str:
+    return json.dumps(genotype.to_dict(), sort_keys=True)
+
+
+def _calibration_genotypes(table: LatencyTable) -> set[str]:
+    """The genotypes the table's calibration was fitted and judged on (when its header lists them)."""
+    networks = (table.calibration or {}).get("networks") or []
+    return {_key(Genotype.from_dict(row["genotype"], f"calibration network of {table.path}"))
+            for row in networks if "genotype" in row}
 
 
 def refit(lookup: LatencyLookup, target: TargetNetwork, chosen: Sequence[tuple[str, Genotype]],

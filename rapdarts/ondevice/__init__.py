@@ -11,6 +11,7 @@ with the same code, so host and device measure identically.
 from .calibration import agreement, entry_latency, fit_scales, network_features, nnls, predict
 from .machine import cpu_model, device_name, machine_identity, measured_here
 from .maker import MIN_FIT, MIN_HELD_OUT, main, print_progress, table_from_export
+from .statistic import Timing, latency_of, noise_floor, relative_range, relative_sd, scaled_sd, spread
 from .tables import (
                      MANIFEST_FORMAT,
                      OLD_TABLE_FORMATS,
@@ -22,15 +23,16 @@ from .tables import (
 )
 from .timing import (
                      OPTIMIZATION_LEVELS,
+                     PRECISIONS,
+                     REFERENCE_COPIES,
                      ProfilingError,
-                     Timing,
                      TimingSettings,
                      check_settings,
                      make_session,
                      run_session,
-                     spread,
                      time_model,
                      time_models,
+                     time_with_floor,
 )
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "MIN_FIT", "MIN_HELD_OUT", "main", "print_progress", "table_from_export",
     "MANIFEST_FORMAT", "OLD_TABLE_FORMATS", "SAME_MACHINE_KEYS", "TABLE_FORMAT", "cache_sizes",
     "table_header", "write_table",
-    "OPTIMIZATION_LEVELS", "ProfilingError", "Timing", "TimingSettings", "check_settings", "make_session",
-    "run_session", "spread", "time_model", "time_models",
+    "Timing", "latency_of", "noise_floor", "relative_range", "relative_sd", "scaled_sd", "spread",
+    "OPTIMIZATION_LEVELS", "PRECISIONS", "REFERENCE_COPIES", "ProfilingError", "TimingSettings", "check_settings",
+    "make_session", "run_session", "time_model", "time_models", "time_with_floor",
 ]

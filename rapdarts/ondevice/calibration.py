@@ -29,12 +29,17 @@ FIXED = "fixed"
 
 
 def entry_latency(entry: Mapping[str, Any], overhead_ms: float | None) -> float:
-    """An op's uncorrected share of a network's latency: its median minus the per-call overhead of a session
+    """An op's uncorrected share of a network's latency: its time minus the per-call overhead of a session
     (counted once per network, with the stem, the first op of every network)."""
-    median = float(entry["median_ms"])
+    latency = entry_time(entry)
     if entry["spec"]["op"] == "stem":
-        return median
-    return max(median - (overhead_ms or 0.0), 0.0)
+        return latency
+    return max(latency - (overhead_ms or 0.0), 0.0)
+
+
+def entry_time(entry: Mapping[str, Any]) -> float:
+    """An entry's measured time (ms): the latency statistic, or the median in tables made before it existed."""
+    return float(entry["latency_ms"] if "latency_ms" in entry else entry["median_ms"])
 
 
 def network_features(ops: Mapping[str, int], entries: Mapping[str, Mapping[str, Any]],

@@ -21,13 +21,24 @@ import numpy as np
 
 from .calibration import agreement, fit_scales, network_features, predict
 from .tables import MANIFEST_FORMAT, read_partial, table_header, write_table
-from .timing import OPTIMIZATION_LEVELS, ProfilingError, TimingSettings, check_settings, time_model, time_models
+from .timing import (
+    OPTIMIZATION_LEVELS,
+    REFERENCE_COPIES,
+    ProfilingError,
+    TimingSettings,
+    check_settings,
+    time_model,
+    time_models,
+    time_with_floor,
+)
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: what is being timed, counted in sessions."""
 
 MIN_FIT, MIN_HELD_OUT = 4, 2
 """Fewest calibration networks that make a fit, and held-out networks that make a judgement."""
+NOISY_FLOOR = 0.03
+"""A noise floor (relative sd of an estimate) above this is worth a warning: predictions cannot be checked closer."""
 
 
 def print_progress(stage: str, done: int, total: int) -> None:
@@ -64,16 +75,17 @@ def table_from_export(directory: str | Path, out: str | Path | None = None, sett
     header["partial"] = {"ops": partial.get("ops", {}), "networks": partial.get("networks", {})}
     overhead = manifest["overhead"]
     header["overhead_ms"] = time_model(directory / overhead["file"], np.zeros(overhead["input_shape"], np.float32),
-                                       settings).median_ms
+                                       settings).latency_ms
     networks = manifest.get("networks", []) if calibrate else []
-    timings = _time_together(directory, manifest["entries"], networks, settings, header, out, progress)
+    timings, header["noise_floor"] = _time_together(directory, manifest["entries"], networks, settings, header, out,
+                                                    progress)
     entries = {item["key"]: {"spec": item["spec"], "group": item.get("group", "fixed"),
                              **timings[item["key"]].to_dict()} for item in manifest["entries"]}
     if networks:
         header["calibration"] = calibration(networks, timings, entries, header["overhead_ms"])
         header["reference"] = reference(directory, networks[0], timings[networks[0]["name"]], settings)
     header["warnings"] = warnings(entries, header.get("calibration"), settings, bool(manifest.get("networks")),
-                                  calibrate) + reference_warnings(header.get("reference"))
+                                  calibrate, header.get("noise_floor")) + reference_warnings(header.get("reference"))
     header["partial"] = None
     header["complete"] = True
     write_table(out, header, entries)
@@ -82,8 +94,8 @@ def table_from_export(directory: str | Path, out: str | Path | None = None, sett
 
 def _time_together(directory: Path, ops: list[dict[str, Any]], networks: list[dict[str, Any]],
                    settings: TimingSettings, header: dict[str, Any], out: Path,
-                   progress: Progress | None) -> dict[str, Any]:
-    """Time ops and calibration networks in the same interleaved rounds.
+                   progress: Progress | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Time ops and calibration networks in the same interleaved rounds; the timings and the noise floor.
 
     A machine that slows down for a minute (a neighbour on a shared host, a second vCPU taken away)
     then slows ops and networks alike, instead of skewing the calibration that relates the two.
@@ -91,7 +103,8 @@ def _time_together(directory: Path, ops: list[dict[str, Any]], networks: list[di
     """
     op_models, network_models = _models(directory, ops), _models(directory, networks)
     op_names = {name for name, _, _ in op_models}
-    total = (len(op_models) + len(network_models)) * settings.sessions
+    copies = REFERENCE_COPIES - 1 if network_models else 0
+    total = (len(op_models) + len(network_models) + copies) * settings.sessions
 
     def saved(samples: dict[str, list[list[float]]]) -> None:
         header["partial"] = {"ops": {k: v for k, v in samples.items() if k in op_names},
@@ -102,7 +115,11 @@ def _time_together(directory: Path, ops: list[dict[str, Any]], networks: list[di
                      total)
 
     done = {**header["partial"]["ops"], **header["partial"]["networks"]}
-    return time_models(op_models + network_models, settings, seed=0, done=done, on_round=saved)
+    if not network_models:
+        return time_models(op_models, settings, seed=0, done=done, on_round=saved), None
+    # The first calibration network is the reference: timed again in every round, its copies give the noise floor.
+    return time_with_floor(op_models + network_models, network_models[0][0], settings, seed=0, done=done,
+                           on_round=saved)
 
 
 def calibration(networks: list[dict[str, Any]], timings: dict[str, Any], entries: dict[str, Any],
@@ -112,7 +129,8 @@ def calibration(networks: list[dict[str, Any]], timings: dict[str, Any], entries
     for network in networks:
         features = network_features(network["ops"], entries, overhead_ms)
         timing = timings[network["name"]]
-        rows.append({"name": network["name"], "role": network["role"], "measured_ms": timing.median_ms,
+        rows.append({"name": network["name"], "role": network["role"], "genotype": network["genotype"],
+                     "measured_ms": timing.latency_ms,
                      "spread": timing.spread, "noisy": timing.noisy, "features": features,
                      "predicted_ms": predict(features, None)})
     fit = [row for row in rows if row["role"] == "fit"]
@@ -137,18 +155,18 @@ def reference(directory: Path, network: dict[str, Any], timing: Any, settings: T
     With several intra-op threads it is also timed on one thread: no speedup means the other cores
     were busy while the table was made.
     """
-    record = {"name": network["name"], "genotype": network["genotype"], "median_ms": timing.median_ms}
+    record = {"name": network["name"], "genotype": network["genotype"], "latency_ms": timing.latency_ms}
     if settings.intra_threads > 1:
         single = TimingSettings(**{**settings.to_dict(), "intra_threads": 1})
         (_, model, inputs), = _models(directory, [network])
-        record["single_thread_ms"] = time_model(model, inputs, single).median_ms
+        record["single_thread_ms"] = time_model(model, inputs, single).latency_ms
     return record
 
 
 def reference_warnings(record: dict[str, Any] | None) -> list[str]:
     if record is None or "single_thread_ms" not in record:
         return []
-    speedup = record["single_thread_ms"] / record["median_ms"]
+    speedup = record["single_thread_ms"] / record["latency_ms"]
     if speedup >= 1.05:
         return []
     return [f"{record['name']} ran {speedup:.2f}x as fast on all intra-op threads as on one: the other cores were "
@@ -156,7 +174,7 @@ def reference_warnings(record: dict[str, Any] | None) -> list[str]:
 
 
 def warnings(entries: dict[str, Any], fitted: dict[str, Any] | None, settings: TimingSettings, had_networks: bool,
-             calibrate: bool) -> list[str]:
+             calibrate: bool, floor: dict[str, Any] | None = None) -> list[str]:
     """What a user of the table must know: noisy measurements, a missing or poor calibration."""
     notes = []
     noisy = [key for key, entry in entries.items() if entry.get("noisy")]
@@ -168,6 +186,11 @@ def warnings(entries: dict[str, Any], fitted: dict[str, Any] | None, settings: T
         reason = "too few calibration networks" if calibrate and had_networks else "no calibration networks"
         notes.append(f"{reason}: the table is uncalibrated (sums of ops timed alone)")
         return notes
+    floor = floor or {}
+    if floor.get("sd", 0.0) > NOISY_FLOOR:
+        notes.append(f"independent estimates of {floor['network']} in the same rounds varied by {floor['sd']:.1%} (sd; "
+                     f"worst spread {floor['worst_spread']:.1%}): predictions cannot be checked more closely than "
+                     "that here; profile again when the machine is quiet")
     noisy_networks = [row["name"] for row in fitted["networks"] if row["noisy"]]
     if noisy_networks:
         notes.append(f"{len(noisy_networks)} of {len(fitted['networks'])} calibration networks varied by more than "
@@ -190,11 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=TimingSettings.warmup)
     parser.add_argument("--repeats", type=int, default=TimingSettings.repeats)
     parser.add_argument("--sessions", type=int, default=TimingSettings.sessions)
+    parser.add_argument("--block", type=int, default=TimingSettings.block, help="runs per block")
     parser.add_argument("--no-calibrate", action="store_true", help="skip the whole-network calibration")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     settings = TimingSettings(args.provider, args.threads, 1, args.optimization, args.warmup, args.repeats,
-                              args.sessions)
+                              args.sessions, args.block)
     try:
         check_settings(settings)
         path = table_from_export(args.directory, args.out, settings, None if args.quiet else print_progress,

@@ -1,14 +1,16 @@
 """Latency table files: where and how they were measured, written atomically, resumed after an interruption.
 
-The format (``rapdarts-latency-table/2``)::
+The format (``rapdarts-latency-table/3``)::
 
     {"format": ..., "header": {"device", "onnxruntime", "provider", "intra_threads", ..., "batch", "dtype",
-                               "target", "overhead_ms", "complete", "calibration", "warnings", ...},
-     "entries": {"<op spec key>": {"spec": {...}, "group": "sep_conv_3x3", "median_ms", "p10_ms", "p90_ms",
-                                   "session_medians_ms", "noisy", ...}}}
+                               "precision", "target", "overhead_ms", "complete", "calibration", "noise_floor",
+                               "reference", "warnings", ...},
+     "entries": {"<op spec key>": {"spec": {...}, "group": "sep_conv_3x3", "latency_ms", "median_ms", "p10_ms",
+                                   "p90_ms", "blocks_ms", "noisy", ...}}}
 
-``calibration`` holds the per-group scales fitted on whole networks and how the calibrated table
-did on held-out networks (see :mod:`.calibration`).
+``latency_ms`` is the latency statistic (:mod:`.statistic`); ``calibration`` holds the per-group
+scales fitted on whole networks and how the calibrated table did on held-out networks (see
+:mod:`.calibration`); ``noise_floor`` how repeatable the timing was while the table was made.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from .files import atomic_write_text
 from .machine import machine_identity
 from .timing import TimingSettings
 
-TABLE_FORMAT = "rapdarts-latency-table/2"
-OLD_TABLE_FORMATS = ("rapdarts-latency-table/1",)
-"""Formats still read: tables made before calibration existed (they are used uncalibrated)."""
+TABLE_FORMAT = "rapdarts-latency-table/3"
+OLD_TABLE_FORMATS = ("rapdarts-latency-table/1", "rapdarts-latency-table/2")
+"""Formats still read: /1 (before calibration existed, used uncalibrated) and /2 (entries priced by their median
+of session medians, before the latency statistic and the noise floor)."""
 MANIFEST_FORMAT = "rapdarts-op-export/2"
 SAME_MACHINE_KEYS = ("device", "onnxruntime", "provider", "intra_threads", "inter_threads", "optimization", "batch",
                      "dtype")

@@ -1,29 +1,36 @@
-"""Timing ONNX models with ONNX Runtime: fresh sessions, warm-up, medians, interleaving, noise checks.
+"""Timing ONNX models with ONNX Runtime: fresh sessions, warm-up, short blocks, interleaved rounds, re-timing.
 
 Practice (ONNX Runtime's performance guidance; TF-NAS and HardCoRe-NAS tables): fixed intra-op
 threads, one inter-op thread, sequential execution, a recorded optimisation level; warm-up runs
-first (the first runs can be a thousand times slower), then the median of many runs. One session
-is one sample: a model's latency is the median of its *session* medians, because what changes
-between sessions (thread placement, allocations, a busy neighbour) is the larger noise on shared
-machines. Many models are timed in *interleaved* rounds, each round in a new random order, so
-that a machine drifting over minutes shifts every model alike instead of biasing the ones timed
-last. A model whose session medians spread by more than ``noise_threshold`` is timed again; one
-that stays noisy is flagged, so a busy machine yields a warning, not a silently wrong number.
+first (the first runs can be a thousand times slower). What changes between sessions (thread
+placement, allocations) and over seconds to minutes (a busy neighbour, a slow phase of a shared
+machine) is the larger noise, so a model is timed in many *fresh sessions*, each cut into short
+*blocks*, and the sessions of all models are *interleaved*: every round times every model once,
+in a new random order, so a machine that drifts shifts every model alike instead of biasing the
+ones timed last. The latency is the statistic of :mod:`.statistic` over all block medians. A
+model whose first and second halves of sessions disagree by more than ``noise_threshold`` is
+timed in more rounds; one that stays unsettled is flagged, so a busy machine yields a warning,
+not a silently wrong number.
 """
 
 from __future__ import annotations
 
 import random
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .statistic import Timing, block_medians, noise_floor
+
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
+PRECISIONS = ("fp32", "int8")
+FALLBACK_PROVIDERS = {"TensorrtExecutionProvider": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+                      "CUDAExecutionProvider": ("CPUExecutionProvider",)}
+"""What a GPU session may fall back to for ops its provider does not run (ONNX Runtime assigns each node)."""
 
 
 class ProfilingError(Exception):
@@ -38,14 +45,20 @@ class TimingSettings:
     intra_threads: int = 1
     inter_threads: int = 1
     optimization: str = "all"
-    warmup: int = 10
-    repeats: int = 50
-    sessions: int = 3
+    warmup: int = 5
+    """Untimed runs at the start of every session."""
+    repeats: int = 20
+    """Timed runs per session."""
+    sessions: int = 8
     """Fresh sessions per model (rounds, when models are interleaved)."""
+    block: int = 10
+    """Runs per block: the timed runs of a session are summarised by the medians of blocks of this many."""
     noise_threshold: float = 0.10
-    """A model whose session medians spread by more than this share of their median is timed again."""
+    """A model whose halves of sessions give estimates further apart than this share is timed in more rounds."""
     extra_sessions: int = 4
-    """At most this many more sessions for a noisy model."""
+    """At most this many more rounds for an unsettled model."""
+    precision: str = "fp32"
+    """The precision the models were exported at (``int8``: quantized, QDQ); it selects the models, not the session."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,40 +68,6 @@ class TimingSettings:
         """From a table header (keys it does not know are ignored; missing ones take the defaults)."""
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         return cls(**known)
-
-
-@dataclass
-class Timing:
-    """Latency of one model: the median of its session medians, with the spread (ms)."""
-
-    median_ms: float
-    p10_ms: float
-    p90_ms: float
-    iqr_ms: float
-    session_medians_ms: list[float] = field(default_factory=list)
-    noisy: bool = False
-
-    @property
-    def spread(self) -> float:
-        """``(max - min) / median`` of the session medians."""
-        return spread(self.session_medians_ms)
-
-    @property
-    def session_cv(self) -> float:
-        """Coefficient of variation of the session medians."""
-        if len(self.session_medians_ms) < 2:
-            return 0.0
-        return statistics.stdev(self.session_medians_ms) / statistics.mean(self.session_medians_ms)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "session_cv": self.session_cv, "spread": self.spread}
-
-
-def spread(values: Sequence[float]) -> float:
-    """``(max - min) / median``: how far apart repeated measurements of one thing are."""
-    if len(values) < 2:
-        return 0.0
-    return (max(values) - min(values)) / statistics.median(values)
 
 
 def ort_module() -> Any:
@@ -102,15 +81,19 @@ def check_settings(settings: TimingSettings) -> None:
     ort = ort_module()
     available = ort.get_available_providers()
     if settings.provider not in available:
+        extra = " (GPU providers come with the onnxruntime-gpu package: pip install 'rapdarts[gpu]')" \
+            if settings.provider in FALLBACK_PROVIDERS else ""
         raise ProfilingError(f"execution provider {settings.provider!r} is not available in onnxruntime "
-                             f"{ort.__version__}; available: {', '.join(available)}")
+                             f"{ort.__version__}; available: {', '.join(available)}{extra}")
     if settings.optimization not in OPTIMIZATION_LEVELS:
         raise ProfilingError(f"graph optimisation level {settings.optimization!r}: choose one of "
                              f"{', '.join(OPTIMIZATION_LEVELS)}")
-    if min(settings.intra_threads, settings.inter_threads, settings.repeats, settings.sessions) < 1 \
+    if settings.precision not in PRECISIONS:
+        raise ProfilingError(f"precision {settings.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if min(settings.intra_threads, settings.inter_threads, settings.repeats, settings.sessions, settings.block) < 1 \
             or settings.warmup < 0 or settings.extra_sessions < 0 or not settings.noise_threshold > 0:
-        raise ProfilingError("threads, repeats and sessions must be at least 1, warm-up and extra sessions at "
-                             "least 0, and the noise threshold positive")
+        raise ProfilingError("threads, repeats, sessions and the block must be at least 1, warm-up and extra "
+                             "sessions at least 0, and the noise threshold positive")
 
 
 def make_session(model: bytes | str | Path, settings: TimingSettings) -> Any:
@@ -129,7 +112,9 @@ def make_session(model: bytes | str | Path, settings: TimingSettings) -> Any:
     }[settings.optimization]
     options.log_severity_level = 3
     source = str(model) if isinstance(model, Path) else model
-    return ort.InferenceSession(source, options, providers=[settings.provider])
+    providers = [settings.provider, *(p for p in FALLBACK_PROVIDERS.get(settings.provider, ())
+                                      if p in ort.get_available_providers())]
+    return ort.InferenceSession(source, options, providers=providers)
 
 
 def run_session(session: Any, inputs: np.ndarray) -> np.ndarray:
@@ -137,7 +122,11 @@ def run_session(session: Any, inputs: np.ndarray) -> np.ndarray:
 
 
 def session_times(model: bytes | str | Path, inputs: np.ndarray, settings: TimingSettings) -> list[float]:
-    """The timed runs (ms) of one fresh session, after its warm-up runs."""
+    """The timed runs (ms) of one fresh session, after its warm-up runs.
+
+    Inputs are fed from host memory, so on a GPU provider a run includes copying them in and the
+    output back (for the batch-1 images of a latency table, a small part of the time).
+    """
     session = make_session(model, settings)
     feed = {session.get_inputs()[0].name: inputs}
     for _ in range(settings.warmup):
@@ -150,67 +139,70 @@ def session_times(model: bytes | str | Path, inputs: np.ndarray, settings: Timin
     return times
 
 
-def summarize(session_samples: Sequence[Sequence[float]], settings: TimingSettings) -> Timing:
-    """One :class:`Timing` from the runs of several sessions."""
-    medians = [statistics.median(times) for times in session_samples]
-    pooled = [t for times in session_samples for t in times]
-    p10, p25, p75, p90 = np.percentile(pooled, [10, 25, 75, 90])
-    return Timing(statistics.median(medians), float(p10), float(p90), float(p75 - p25), medians,
-                  noisy=spread(medians) > settings.noise_threshold)
-
-
 Model = tuple[str, "bytes | str | Path", np.ndarray]
 """``(name, ONNX model, inputs)``."""
+Runner = Callable[["bytes | str | Path", np.ndarray, TimingSettings], list[float]]
+"""``runner(model, inputs, settings)``: the timed runs (ms) of one fresh session (tests script their own)."""
 
 
 def time_models(models: Sequence[Model], settings: TimingSettings, seed: int = 0,
                 done: Mapping[str, Sequence[Sequence[float]]] | None = None,
-                on_round: Callable[[dict[str, list[list[float]]]], None] | None = None) -> dict[str, Timing]:
-    """Time every model in ``settings.sessions`` interleaved rounds, then re-time the noisy ones.
+                on_round: Callable[[dict[str, list[list[float]]]], None] | None = None,
+                runner: Runner = session_times) -> dict[str, Timing]:
+    """Time every model in ``settings.sessions`` interleaved rounds, then the unsettled ones in more rounds.
 
-    ``done`` holds runs already measured (an interrupted profile); ``on_round`` is called with all
-    runs so far after every round, so a caller can save them. Returns a :class:`Timing` per name.
+    ``done`` holds the block medians of sessions already measured (an interrupted profile);
+    ``on_round`` is called with all of them after every round, so a caller can save them. Returns
+    a :class:`~.statistic.Timing` per name.
     """
     samples: dict[str, list[list[float]]] = {name: [list(s) for s in (done or {}).get(name, ())]
                                              for name, _, _ in models}
     by_name = {name: (model, inputs) for name, model, inputs in models}
 
-    def rounds(names: list[str], wanted: Callable[[str], bool], count: int, first_round: int) -> None:
+    def rounds(names: list[str], count: int, first_round: int) -> None:
         for index in range(count):
-            order = [name for name in names if wanted(name)]
+            order = list(names)
             if not order:
                 return
             random.Random(seed * 1000 + first_round + index).shuffle(order)
             for name in order:
-                samples[name].append(session_times(*by_name[name], settings))
+                samples[name].append(block_medians(runner(*by_name[name], settings), settings.block))
             if on_round is not None:
                 on_round(samples)
 
     names = list(by_name)
-    rounds(names, lambda name: len(samples[name]) < settings.sessions, settings.sessions, 0)
-    noisy = lambda name: spread([statistics.median(s) for s in samples[name]]) > settings.noise_threshold  # noqa: E731
-    limit = settings.sessions + settings.extra_sessions
+    for index in range(settings.sessions):
+        rounds([n for n in names if len(samples[n]) <= index], 1, index)
+    unsettled = lambda name: Timing(samples[name]).split_difference > settings.noise_threshold  # noqa: E731
     for extra in range(settings.extra_sessions):
-        rounds([n for n in names if noisy(n) and len(samples[n]) < limit], lambda _: True, 1, 100 + extra)
-    return {name: _robust(samples[name], settings) for name in names}
+        rounds([n for n in names if unsettled(n)], 1, 100 + extra)
+    return {name: Timing(samples[name], noisy=unsettled(name)) for name in names}
 
 
-def _robust(session_samples: list[list[float]], settings: TimingSettings) -> Timing:
-    """A noisy model's timing from its steadiest sessions: the median of those within the threshold of the
-    fastest cluster, when they are the majority; otherwise all sessions, flagged as noisy."""
-    timing = summarize(session_samples, settings)
-    if not timing.noisy:
-        return timing
-    medians = [statistics.median(s) for s in session_samples]
-    centre = statistics.median(medians)
-    steady = [s for s, m in zip(session_samples, medians) if abs(m - centre) <= settings.noise_threshold * centre / 2]
-    if len(steady) * 2 > len(session_samples) and len(steady) >= 2:
-        kept = summarize(steady, settings)
-        kept.noisy = False
-        return kept
-    return timing
+REFERENCE_COPIES = 3
+"""A reference network is timed this many times in every round: its independent estimates are the noise floor."""
 
 
-def time_model(model: bytes | str | Path, inputs: np.ndarray, settings: TimingSettings = TimingSettings()) -> Timing:
-    """Median latency (ms) of one model over ``settings.sessions`` fresh sessions (more if they disagree)."""
-    return time_models([("model", model, inputs)], settings)["model"]
+def copy_name(network: str, index: int) -> str:
+    return f"{network}#copy{index}"
+
+
+def time_with_floor(models: Sequence[Model], reference: str, settings: TimingSettings, seed: int = 0,
+                    done: Mapping[str, Sequence[Sequence[float]]] | None = None,
+                    on_round: Callable[[dict[str, list[list[float]]]], None] | None = None,
+                    runner: Runner = session_times) -> tuple[dict[str, Timing], dict[str, Any]]:
+    """:func:`time_models` with the model named ``reference`` timed :data:`REFERENCE_COPIES` times in every round,
+    and the noise floor this achieved: the copies, each split into its two halves of rounds, are independent
+    estimates of one network (:func:`~.statistic.noise_floor`). The copies are not among the timings returned."""
+    _, model, inputs = next(item for item in models if item[0] == reference)
+    copies = [(copy_name(reference, i), model, inputs) for i in range(1, REFERENCE_COPIES)]
+    timings = time_models([*models, *copies], settings, seed, done, on_round, runner)
+    estimates = [e for name in (reference, *(c for c, _, _ in copies)) for e in timings[name].estimates(2)]
+    floor = noise_floor(estimates, len(timings[reference].blocks_ms) / 2, reference)
+    return {name: timing for name, timing in timings.items() if "#copy" not in name}, floor
+
+
+def time_model(model: bytes | str | Path, inputs: np.ndarray, settings: TimingSettings = TimingSettings(),
+               runner: Runner = session_times) -> Timing:
+    """The latency of one model over ``settings.sessions`` fresh sessions (more if they disagree)."""
+    return time_models([("model", model, inputs)], settings, runner=runner)["model"]

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rapdarts.errors import RapdartsError
+
 if TYPE_CHECKING:
     from rapdarts.costs.spec import OpSpec
     from rapdarts.costs.target import TargetNetwork
@@ -33,11 +35,15 @@ class Measurement:
     """The measurement did not settle (its repeats disagreed more than the measurer accepts)."""
     spread: float = 0.0
     """How far apart the measurer's repeats of this network were, as a share of ``value``."""
+    noise: float = 0.0
+    """The noise floor measured alongside: the relative standard deviation of one such measurement on this machine
+    now (0 when the measurer cannot tell). Budgets derive their safety margin from it."""
     details: Mapping[str, Any] = field(default_factory=dict)
     """Anything else worth recording (timings, settings), JSON-serialisable."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "noisy": self.noisy, "spread": self.spread, **dict(self.details)}
+        return {"value": self.value, "noisy": self.noisy, "spread": self.spread, "noise": self.noise,
+                **dict(self.details)}
 
 
 class Measurer(Protocol):
@@ -55,6 +61,21 @@ class Measurer(Protocol):
         """The measured cost of each named network, built at ``target``'s shape; networks measured in one call
         are measured together (interleaved), so a machine that drifts meanwhile moves them alike."""
         ...
+
+
+def combined(measurer: Measurer, measurements: Sequence[Measurement]) -> Measurement:
+    """One measurement from several of the same network: the measurer's own ``combine(measurements)`` when it
+    has one (it can pool raw samples), else the median value, noisy if any was, the largest noise."""
+    if len(measurements) == 1:
+        return measurements[0]
+    combine = getattr(measurer, "combine", None)
+    if combine is not None:
+        return combine(measurements)
+    values = sorted(m.value for m in measurements)
+    middle = len(values) // 2
+    value = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return Measurement(value, any(m.noisy for m in measurements), (values[-1] - values[0]) / value,
+                       max(m.noise for m in measurements))
 
 
 @dataclass(frozen=True)
@@ -85,6 +106,9 @@ class CostProvider:
     """Measures whole networks (see :class:`Measurer`); ``None`` for costs that are only computed."""
     order: int = 100
     """Where the cost goes among report columns (lower first; ties by name)."""
+    target_note: Callable[[TargetNetwork], str | None] | None = None
+    """A warning about pricing ops of this network, or ``None`` (a latency table calibrated for another network says
+    so); shown once before a search, a cost report or a training report prices with the provider."""
     options: tuple[tuple[str, str], ...] = ()
     """The options this provider was made with (filled in by discovery; they key the on-disk cache)."""
 
@@ -96,6 +120,23 @@ class CostProvider:
     def missing_options(self, options: Mapping[str, str]) -> list[str]:
         """The ``required_options`` not given."""
         return [key for key in self.required_options if key not in options]
+
+
+def target_notes(providers: Sequence[CostProvider], target: TargetNetwork) -> list[str]:
+    """What the providers warn about pricing ``target`` (their ``target_note``), one line each."""
+    notes = []
+    for provider in providers:
+        if provider.target_note is None:
+            continue
+        try:
+            note = provider.target_note(target)
+        except RapdartsError:
+            continue  # a provider that cannot price at all says so when it prices
+        except Exception as error:  # noqa: BLE001 - third-party code
+            note = f"its target_note raised {type(error).__name__}: {error}"
+        if note:
+            notes.append(f"{provider.name}: {note}")
+    return notes
 
 
 def report_order(providers: Sequence[CostProvider]) -> list[CostProvider]:

@@ -8,9 +8,15 @@ world of one, nothing is initialised and every helper here is the identity, so a
 
 Every rank iterates the same global batches (same seed, same augmentation draws) and computes its
 contiguous slice of each; gradients are summed across ranks with each rank's share weighted by
-its slice of the batch, so the update equals the full-batch update (up to float summation order)
-and every rank applies the same update to the same parameters: weights, alphas and optimizer
-states stay identical without ever being broadcast. Batch-norm running statistics, which each rank
+its slice of the batch, and every rank applies the same update to the same parameters: weights,
+alphas and optimizer states stay identical without ever being broadcast. What this update equals:
+the mean of the ranks' gradients, each computed with batch-norm statistics of its own slice, as
+``DistributedDataParallel`` without ``SyncBatchNorm`` computes it. It is the full-batch update
+(up to float summation order) for a network without batch norm; with batch norm, each slice is
+normalised by its own mean and variance, so the update is close to, not equal to, the update of
+one process on the whole batch (the search network's batch norms are non-affine, and P-DARTS
+searches with each GPU normalising its own batch). Synchronising them in the search would need
+SyncBatchNorm, which runs on CUDA only. Batch-norm running statistics, which each rank
 accumulates from its own slice, are broadcast from rank 0 before anything reads them (evaluation,
 checkpoints), as ``DistributedDataParallel`` does.
 

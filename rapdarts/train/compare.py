@@ -68,7 +68,8 @@ def summarize_train_run(path: Path, providers: Sequence[CostProvider]) -> RunSum
     if directory.file("report.json").exists():
         report = directory.read_json("report.json")
         error = report["test"]["error"] if report.get("test") else None
-        latency = (report.get("onnx_latency") or {}).get("median_ms")
+        onnx = report.get("onnx_latency") or {}
+        latency = onnx.get("latency_ms", onnx.get("median_ms"))  # reports written before the latency statistic
         status = f"trained, {report['epoch']} epochs"
     elif metrics:
         error = 1.0 - metrics[-1]["test_acc"]

@@ -24,7 +24,7 @@ from rapdarts.deploy.onnx_export import TimingSettings
 from rapdarts.errors import RapdartsError
 from rapdarts.formatting import format_number
 from rapdarts.plugins.manager import Providers
-from rapdarts.plugins.provider import CostProvider, of_quantity, report_order
+from rapdarts.plugins.provider import CostProvider, of_quantity, report_order, target_notes
 from rapdarts.runtime.evaluation import Evaluation
 from rapdarts.space.genotype import Genotype
 from rapdarts.space.network import EvalNetwork, count_parameters
@@ -139,8 +139,8 @@ def format_report(report: dict[str, Any]) -> str:
     onnx = report.get("onnx_latency")
     if onnx and "median_ms" in onnx:
         timing = onnx["timing"]
-        rows.append(("ONNX Runtime latency", f"{onnx['median_ms']:.3f}",
-                     f"ms median (p10 {onnx['p10_ms']:.3f}, p90 {onnx['p90_ms']:.3f}), batch {onnx['batch']}, "
+        rows.append(("ONNX Runtime latency", f"{onnx.get('latency_ms', onnx['median_ms']):.3f}",
+                     f"ms (p10 {onnx['p10_ms']:.3f}, p90 {onnx['p90_ms']:.3f}), batch {onnx['batch']}, "
                      f"{timing['intra_threads']} thread(s), {timing['provider']}, ORT vs torch max abs diff "
                      f"{report['onnx']['max_abs_diff']:.2g}"))
     elif onnx:
@@ -161,6 +161,9 @@ def build_report(model: EvalNetwork, genotype: Genotype, genotype_source: str, c
     """
     count = count_parameters(model)
     target = target_network(config, shape)
+    notes = target_notes(providers, target)
+    for note in notes:
+        log.warning("warning: %s", note)
     costs = cost_report(genotype, providers, target)
     report: dict[str, Any] = {
         "network": network_description(genotype_source, config, shape),
@@ -174,6 +177,7 @@ def build_report(model: EvalNetwork, genotype: Genotype, genotype_source: str, c
         "costs": costs,
         "parameter_check": parameter_check(costs, providers, model),
         "measured": measured_costs(genotype, providers, target, costs),
+        "warnings": notes,
     }
     if config.onnx_latency:
         try:
@@ -185,3 +189,16 @@ def build_report(model: EvalNetwork, genotype: Genotype, genotype_source: str, c
             log.warning("ONNX latency not measured: %s", error)
             report["onnx_latency"] = {"error": str(error)}
     return report
+
+
+def key_figures(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What tables of many trainings show of one ``report.json``: test error (a fraction), parameters without the
+    auxiliary head, the measured ONNX Runtime latency (ms) and every cost a measurer timed (by name), with
+    ``None`` where the report has no figure."""
+    test = report.get("test") or {}
+    onnx = report.get("onnx_latency") or {}
+    return {"test_error": test.get("error"), "parameters": report["parameters"]["without_auxiliary"],
+            "onnx_latency_ms": onnx.get("latency_ms", onnx.get("median_ms")),
+            "measured": {name: entry["value"] for name, entry in (report.get("measured") or {}).items()
+                         if "value" in entry},
+            "train_seconds": report.get("train_seconds")}

@@ -1,0 +1,142 @@
+"""The latency statistic and the noise floor: what one timing of a model reports, and how repeatable it is.
+
+A model is timed in several fresh ONNX Runtime sessions (interleaved with the other models, see
+:mod:`.timing`); each session's timed runs are cut into short *blocks* and a block is summarised
+by its median. The latency of the model is the **interquartile mean of all its block medians**:
+the mean of the middle half, after dropping the slowest quarter (a neighbour's burst, a slow phase
+of a shared machine) and the fastest quarter (the odd session that landed on an idle core).
+
+Why this statistic: ``benchmarks/stopwatch.py`` times the same networks in many interleaved rounds
+and compares candidate statistics on independent estimates (disjoint, consecutive sets of rounds).
+On this project's machines the session-to-session noise is two-sided (a fresh session can be a
+few percent faster or slower), so the minimum and low quantiles, which the fastest outliers decide,
+repeat worst, and a trimmed central statistic repeats best; the figures are in
+``benchmarks/RESULTS.md``. The same function is used everywhere: tables, validation, ``cost
+--measure``, the training report and budgets.
+
+The *noise floor* is how far apart independent estimates of the same network came out: a reference
+network is timed in the same rounds as everything else, and its estimates from disjoint sets of
+rounds (copies, halves, separate calls) give a relative standard deviation and a worst spread. A
+prediction is judged against it, and a budget's margin is derived from it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def block_medians(times: Sequence[float], block: int) -> list[float]:
+    """Medians of consecutive blocks of ``block`` runs; a shorter last block counts if it has half a block."""
+    medians = []
+    for start in range(0, len(times), block):
+        part = times[start:start + block]
+        if len(part) * 2 >= block or not medians:
+            medians.append(statistics.median(part))
+    return medians
+
+
+def interquartile_mean(values: Sequence[float]) -> float:
+    """The mean of the middle half of ``values`` (all of them when there are fewer than four)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    low, high = n // 4, n - n // 4
+    return statistics.fmean(ordered[low:high])
+
+
+def latency_of(sessions: Sequence[Sequence[float]]) -> float:
+    """The latency statistic of a model from its sessions' block medians (ms)."""
+    return interquartile_mean([b for session in sessions for b in session])
+
+
+def relative_sd(values: Sequence[float]) -> float:
+    """Standard deviation over mean (0 for fewer than two values)."""
+    return statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else 0.0
+
+
+def relative_range(values: Sequence[float]) -> float:
+    """``(max - min) / median``: how far apart repeated measurements of one thing are."""
+    if len(values) < 2:
+        return 0.0
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def spread(values: Sequence[float]) -> float:
+    """:func:`relative_range` (the name tables and reports use)."""
+    return relative_range(values)
+
+
+@dataclass
+class Timing:
+    """One model timed in several sessions: the latency statistic and what it was computed from (ms)."""
+
+    blocks_ms: list[list[float]] = field(default_factory=list)
+    """Per session, in the order they ran: its block medians."""
+    noisy: bool = False
+
+    @property
+    def latency_ms(self) -> float:
+        """The latency statistic (:func:`latency_of`): the number every command uses."""
+        return latency_of(self.blocks_ms)
+
+    @property
+    def session_medians_ms(self) -> list[float]:
+        return [statistics.median(blocks) for blocks in self.blocks_ms]
+
+    @property
+    def median_ms(self) -> float:
+        """The median of the session medians (recorded for comparison; the latency statistic is :attr:`latency_ms`)."""
+        return statistics.median(self.session_medians_ms)
+
+    @property
+    def spread(self) -> float:
+        """Relative range of the session medians."""
+        return relative_range(self.session_medians_ms)
+
+    def estimates(self, parts: int = 2) -> list[float]:
+        """Independent estimates of the latency from ``parts`` consecutive, disjoint sets of its sessions."""
+        count = len(self.blocks_ms)
+        if count < parts:
+            return [self.latency_ms]
+        bounds = [round(i * count / parts) for i in range(parts + 1)]
+        return [latency_of(self.blocks_ms[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+    @property
+    def split_difference(self) -> float:
+        """How far the estimates from the first and the second half of the sessions are apart (relative)."""
+        first, *rest = self.estimates(2)
+        return abs(rest[0] / first - 1.0) if rest else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        blocks = [b for session in self.blocks_ms for b in session]
+        ordered = sorted(blocks)
+        return {"latency_ms": self.latency_ms, "median_ms": self.median_ms,
+                "p10_ms": _quantile(ordered, 0.10), "p90_ms": _quantile(ordered, 0.90),
+                "blocks_ms": self.blocks_ms, "sessions": len(self.blocks_ms), "spread": self.spread,
+                "split_difference": self.split_difference, "noisy": self.noisy}
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile of sorted values (numpy's default), without numpy."""
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def noise_floor(estimates: Sequence[float], rounds_per_estimate: float, what: str) -> dict[str, Any]:
+    """The repeatability achieved: independent estimates of the same network, their relative sd and worst spread.
+
+    ``sd`` is the relative standard deviation of one estimate made of ``rounds_per_estimate`` rounds.
+    """
+    return {"network": what, "estimates_ms": list(estimates), "rounds_per_estimate": rounds_per_estimate,
+            "sd": relative_sd(estimates), "worst_spread": relative_range(estimates)}
+
+
+def scaled_sd(floor: dict[str, Any], rounds: float) -> float:
+    """The floor's relative sd for an estimate of ``rounds`` rounds (noise falls with the square root of the
+    rounds; a floor measured on slow phases longer than the estimates may still understate it)."""
+    return floor["sd"] * math.sqrt(floor["rounds_per_estimate"] / max(rounds, 1e-9))
