@@ -16,6 +16,7 @@ from rapdarts.budget.penalty import BudgetPenalty
 from rapdarts.costs.penalty import CostPenalty
 from rapdarts.costs.target import Pricing
 from rapdarts.plugins.extensions import SearchExtension
+from rapdarts.plugins.instances import check_instance_options
 from rapdarts.plugins.manager import Providers, discover_providers
 from rapdarts.plugins.provider import CostProvider
 from rapdarts.runtime import distributed
@@ -31,7 +32,13 @@ log = logging.getLogger("rapdarts")
 
 
 def providers_for(config: SearchConfig | TrainConfig, plugins: Iterable[object] = ()) -> Providers:
-    """The cost providers a config can use: its blocked plugins left out, its provider options passed on."""
+    """The cost providers a config can use: its blocked plugins left out, its provider options passed on.
+
+    An option for an instance (``latency@phone.table``) that no cost, budget or report cost of the
+    config uses is a one-line error: a typo there would otherwise be silently ignored.
+    """
+    used = [*getattr(config, "costs", {}), *getattr(config, "budgets", {}), *getattr(config, "report_costs", ())]
+    check_instance_options(config.cost_options, used)
     providers = discover_providers(block=config.block_plugins, plugins=plugins, options=config.cost_options)
     for failure in providers.failures:
         log.warning("warning: %s (block it with --block-plugin %s)", failure.message(), failure.plugin)

@@ -34,16 +34,19 @@ def _deterministic_threads():
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cost_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Cost caches of the tests live in a temporary directory, never in the user's home."""
+    """Cost caches and the table catalogue of the tests live in temporary directories, never in the user's home."""
     import os
 
-    previous = os.environ.get("RAPDARTS_CACHE_DIR")
-    os.environ["RAPDARTS_CACHE_DIR"] = str(tmp_path_factory.mktemp("cost-cache"))
+    private = {"RAPDARTS_CACHE_DIR": str(tmp_path_factory.mktemp("cost-cache")),
+               "RAPDARTS_TABLES_DIR": str(tmp_path_factory.mktemp("table-catalogue"))}
+    previous = {name: os.environ.get(name) for name in private}
+    os.environ.update(private)
     yield
-    if previous is None:
-        os.environ.pop("RAPDARTS_CACHE_DIR", None)
-    else:
-        os.environ["RAPDARTS_CACHE_DIR"] = previous
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

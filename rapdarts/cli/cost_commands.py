@@ -10,6 +10,7 @@ from rapdarts.costs.cache import CostCache
 from rapdarts.costs.table import genotype_costs
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.formatting import format_number
+from rapdarts.plugins.instances import check_instance_options
 from rapdarts.plugins.manager import Providers, discover_providers
 from rapdarts.plugins.provider import CostProvider, of_quantity, report_order, target_notes
 from rapdarts.space.genotype import Genotype, load_genotype
@@ -22,10 +23,17 @@ def warn_failures(providers: Providers) -> None:
 
 
 @click.command("costs")
-@plugin_options("Option for a cost provider (repeatable).")
-def costs_command(cost_option_items: tuple[str, ...], block_plugins: tuple[str, ...]) -> None:
-    """List every discovered cost provider with its unit and package; report broken plugins."""
-    providers = discover_providers(block=block_plugins, options=parse_cost_options(cost_option_items))
+@click.argument("instances", nargs=-1, metavar="[NAME@TARGET...]")
+@plugin_options("Option for a cost provider or instance, e.g. latency@phone.table=phone.json (repeatable).")
+def costs_command(instances: tuple[str, ...], cost_option_items: tuple[str, ...], block_plugins: tuple[str, ...]
+                  ) -> None:
+    """List every discovered cost provider with its unit and package, and the instances NAME@TARGET named here or
+    in the options (each made with its own options); report broken plugins."""
+    options = parse_cost_options(cost_option_items)
+    providers = discover_providers(block=block_plugins, options=options)
+    named = {*instances, *(key.split(".", 1)[0] for key in options if "@" in key.split(".", 1)[0])}
+    for name in sorted(named):
+        providers.get(name)
     rows = [(p.name, p.unit, p.package, p.description + (" (measured)" if p.measurer else ""))
             for p in sorted(providers.by_name.values(), key=lambda p: p.name)]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("cost", "unit", "package"))]
@@ -53,6 +61,7 @@ def cost_command(source: str, names: tuple[str, ...], measure: bool, cost_option
     genotype = load_genotype(source)
     target = target_from(options)
     cost_options = parse_cost_options(cost_option_items)
+    check_instance_options(cost_options, names)
     providers = discover_providers(block=block_plugins, options=cost_options)
     warn_failures(providers)
     default = [p.name for p in report_order(list(providers.by_name.values())) if not p.missing_options(cost_options)]

@@ -65,9 +65,15 @@ def _check_options(weights: TrainedWeights, classes: int | None, in_channels: in
               help="Random inputs ONNX Runtime is checked on.")
 @click.option("--tolerance", default=DEFAULT_TOLERANCE, show_default=True,
               help="Largest allowed |ONNX Runtime - torch| as a fraction of max(1, largest |logit|).")
+@click.option("--int8", "int8_path", metavar="FILE", callback=output_file,
+              help="Also write the network quantized to int8 (static, QDQ, ONNX Runtime's tooling, calibrated on "
+              "training images of the run's dataset) and report its test top-1 next to fp32's (trained runs only).")
+@click.option("--data-dir", metavar="DIR", help="With --int8: where the run's dataset lives [default: the run's].")
+@click.option("--test-subset", type=click.IntRange(min=1), help="With --int8: compare on this many test images.")
 def export_command(source: str, onnx_path: str, checkpoint: str | None, classes: int | None,
                    in_channels: int | None, image_size: int | None, init_channels: int | None, cells: int | None,
-                   batch: int, opset: int, samples: int, tolerance: float) -> None:
+                   batch: int, opset: int, samples: int, tolerance: float, int8_path: str | None,
+                   data_dir: str | None, test_subset: int | None) -> None:
     """Export the evaluation network of RUN_DIR_OR_GENOTYPE to ONNX, without the auxiliary head.
 
     A 'rapdarts train' run directory exports its trained weights. A search run directory, a
@@ -109,3 +115,30 @@ def export_command(source: str, onnx_path: str, checkpoint: str | None, classes:
                "parameters (no auxiliary head)")
     click.echo(f"  ONNX Runtime matches torch on {samples} random inputs: max abs diff {exported.max_abs_diff:.3g} "
                f"(tolerance {tolerance:g} x max(1, |logit|))")
+    if int8_path:
+        if weights is None:
+            raise RapdartsError("--int8 quantizes trained weights and compares test accuracy: give a 'rapdarts train' "
+                                "run directory (or --checkpoint)")
+        _export_int8(exported.onnx, weights, int8_path, batch, data_dir, test_subset)
+
+
+def _export_int8(fp32: bytes, weights: TrainedWeights, int8_path: str, batch: int, data_dir: str | None,
+                 test_subset: int | None) -> None:
+    """Quantize the exported network on training images and compare fp32 and int8 test top-1 with ONNX Runtime."""
+    from rapdarts.data import balanced_subset, load_dataset
+    from rapdarts.deploy.quantize import calibration_batches, onnx_accuracy, quantize_int8
+    from rapdarts.storage.atomic import atomic_write
+
+    config = weights.config
+    directory = data_dir or config.data_dir
+    train = load_dataset(config.dataset, directory, train=True, image_size=config.image_size)
+    test = load_dataset(config.dataset, directory, train=False, image_size=config.image_size)
+    if test_subset:
+        test = balanced_subset(test, test_subset)
+    quantized = quantize_int8(fp32, calibration_batches(train, batch), what="the trained network")
+    atomic_write(int8_path, lambda file: file.write(quantized))
+    fp32_accuracy, int8_accuracy = onnx_accuracy(fp32, test, batch), onnx_accuracy(quantized, test, batch)
+    click.echo(f"{int8_path}: int8 (static QDQ, calibrated on {min(32, len(train))} training images of "
+               f"{config.dataset}), {len(quantized) / 1e6:.1f} MB against {len(fp32) / 1e6:.1f} MB")
+    click.echo(f"  test top-1 on {len(test):,} images (ONNX Runtime): fp32 {100 * fp32_accuracy:.2f}%, int8 "
+               f"{100 * int8_accuracy:.2f}% ({100 * (int8_accuracy - fp32_accuracy):+.2f} points)")

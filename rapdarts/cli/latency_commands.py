@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -15,6 +16,7 @@ from rapdarts.errors import RapdartsError
 from rapdarts.latency.lookup import LatencyLookup
 from rapdarts.latency.maker import DEFAULT_NETWORKS, calibration_genotypes, export_bundle, make_table, target_specs
 from rapdarts.latency.table import LatencyTable
+from rapdarts.ondevice import PRECISIONS
 from rapdarts.runtime.progress import logs_above_bars
 from rapdarts.space.genotype import load_genotype
 
@@ -40,28 +42,66 @@ def describe_calibration(table: LatencyTable) -> str:
     return line
 
 
+precision_options = [
+    click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+                 help="int8: every op and network quantized with ONNX Runtime's tooling (static, QDQ) before timing."),
+    click.option("--calibration-images", metavar="SOURCE",
+                 help="Real images int8 models are calibrated on: digits, cifar10[:DIR], cifar100[:DIR] or "
+                 "imagefolder:DIR [default: the --dataset's images, when it names one]."),
+]
+
+
+def with_precision(function: Any) -> Any:
+    for option in reversed(precision_options):
+        function = option(function)
+    return function
+
+
+def calibration_of(precision: str, images: str | None, dataset: str | None) -> str | None:
+    """The calibration images of an int8 table: as given, else the dataset the shape options named."""
+    if precision != "int8":
+        return None
+    return images or dataset or None
+
+
 @click.command("profile")
-@click.option("--out", required=True, metavar="TABLE", callback=output_file,
-              help="Latency table to write (completed if it exists).")
+@click.option("--out", metavar="TABLE", callback=output_file,
+              help="Latency table to write (completed if it exists); with --name only, the catalogue's file.")
+@click.option("--name", metavar="NAME", help="Store the table in the per-user catalogue under NAME (a device: pi5, "
+              "server-2t), for --cost latency@NAME; 'rapdarts tables' lists them.")
 @networks_option
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Seed of the random calibration genotypes.")
 @click.option("--progress/--no-progress", default=True)
+@with_precision
 @target_options
 @timing_options
-def profile_command(out: str, networks: int, seed: int, progress: bool, **options: Any) -> None:
+def profile_command(out: str | None, name: str | None, networks: int, seed: int, progress: bool, precision: str,
+                    calibration_images: str | None, **options: Any) -> None:
     """Time every op the target network needs with ONNX Runtime on this machine, and calibrate on whole networks.
 
     All candidate ops in every cell at the shapes they see, plus the fixed parts; then the presets
     single-op networks and random genotypes are timed whole, a per-op-group correction is fitted on part of them and
     judged on the rest. Rerunning the command completes an interrupted table.
     """
+    from rapdarts.latency import catalogue
+
+    if out is None and name is None:
+        raise RapdartsError("give --out TABLE, --name NAME (the catalogue), or both")
+    dataset = options.get("dataset")
     target, settings = target_from(options), timing_from(options)
-    log.info("profiling %d op specs and %d calibration networks (%s) with %s, %d thread(s), optimisation %s",
+    settings = dataclasses.replace(settings, precision=precision)
+    calibration = calibration_of(precision, calibration_images, dataset)
+    destination = Path(out) if out else catalogue.path_of(name)
+    if name:
+        catalogue.check_name(name)
+    log.info("profiling %d op specs and %d calibration networks (%s) with %s, %d thread(s), optimisation %s, %s",
              len(target_specs(target)), len(calibration_genotypes(networks, seed)), target.describe(),
-             settings.provider, settings.intra_threads, settings.optimization)
+             settings.provider, settings.intra_threads, settings.optimization, precision)
     with logs_above_bars():
-        path = make_table(target, out, settings, networks, seed, progress)
+        path = make_table(target, destination, settings, networks, seed, progress, calibration)
+    if name and out:
+        click.echo(f"stored in the catalogue as {name}: {catalogue.add(path, name, replace=True)}")
     table = LatencyTable.load(path)
     click.echo(f"latency table: {path} ({len(table.entries)} ops, per-call overhead "
                f"{table.header['overhead_ms']:.4f} ms, device {table.header['device']})")
@@ -78,18 +118,21 @@ def profile_command(out: str, networks: int, seed: int, progress: bool, **option
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
               help="Seed of the random calibration genotypes.")
 @click.option("--progress/--no-progress", default=True)
+@with_precision
 @target_options
-def export_ops_command(directory: str, networks: int, seed: int, progress: bool, **options: Any) -> None:
+def export_ops_command(directory: str, networks: int, seed: int, progress: bool, precision: str,
+                       calibration_images: str | None, **options: Any) -> None:
     """Export the target network's op models and calibration networks for profiling on a device without torch.
 
     Copy DIRECTORY to the device and run 'python DIRECTORY/profile_ops.py DIRECTORY' there
     (needs only onnxruntime and numpy); bring back DIRECTORY/latency_table.json.
     """
+    calibration = calibration_of(precision, calibration_images, options.get("dataset"))
     target = target_from(options)
     path = Path(directory)
     if path.exists() and any(path.iterdir()):
         raise RapdartsError(f"{path} is not empty; export into a new directory")
-    export_bundle(target, path, networks, seed, progress)
+    export_bundle(target, path, networks, seed, progress, precision, calibration)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
     click.echo(f"exported {len(target_specs(target))} op models and {len(calibration_genotypes(networks, seed))}"
                f" calibration networks ({size:.0f} MB) to {path}; on the device run: python {path}/profile_ops.py "

@@ -27,7 +27,8 @@ def reference_drift(table: LatencyTable) -> float | None:
     if not record or not target or not table.measured_here():
         return None
     genotype = Genotype.from_dict(record["genotype"], f"reference network of {table.path}")
-    now = measure_genotype(genotype, TargetNetwork.from_dict(target), table.settings).latency_ms
+    timing = measure_genotype(genotype, TargetNetwork.from_dict(target), table.settings, table.calibration_images)
+    now = timing.latency_ms
     return now / record.get("latency_ms", record.get("median_ms"))  # tables made before the latency statistic
 
 

@@ -32,6 +32,7 @@ from rapdarts import ondevice
 from rapdarts.costs.spec import OpSpec
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.errors import RapdartsError
+from rapdarts.latency import catalogue
 from rapdarts.latency.maker import measure_overhead, measure_spec
 from rapdarts.latency.op_latency import network_ops, op_cost
 from rapdarts.latency.table import LatencyTable
@@ -43,7 +44,8 @@ from rapdarts.storage.paths import cache_dir
 
 log = logging.getLogger("rapdarts")
 MEASURE_MODES = ("auto", "never")
-SETTING_OPTIONS = {"provider": "provider", "threads": "intra_threads", "optimization": "optimization"}
+SETTING_OPTIONS = {"provider": "provider", "threads": "intra_threads", "optimization": "optimization",
+                   "precision": "precision"}
 """Option key -> table header field of the ONNX Runtime settings a table is checked against."""
 MEASURE_SESSIONS = 10
 """Rounds (fresh sessions per network) of a measurement of whole networks, at the least."""
@@ -78,8 +80,10 @@ class LatencyLookup:
         self._warned_uncalibrated = False
 
     @classmethod
-    def from_options(cls, options: Mapping[str, str], prefix: str) -> LatencyLookup:
-        """The lookup the ``PREFIX.*`` options describe (see the module docstring)."""
+    def from_options(cls, options: Mapping[str, str], prefix: str, target: str = "") -> LatencyLookup:
+        """The lookup the ``PREFIX.*`` options describe (see the module docstring). For an instance
+        (``target`` set, ``latency@pi5``) without a table option, the catalogue's table named ``target``."""
+        shown = f"{prefix}@{target}" if target else prefix
         defaults = ondevice.TimingSettings()
         try:
             requested = ondevice.TimingSettings(
@@ -88,13 +92,19 @@ class LatencyLookup:
                 optimization=options.get(f"{prefix}.optimization", defaults.optimization),
                 warmup=int(options.get(f"{prefix}.warmup", defaults.warmup)),
                 repeats=int(options.get(f"{prefix}.repeats", defaults.repeats)),
-                sessions=int(options.get(f"{prefix}.sessions", defaults.sessions)))
+                sessions=int(options.get(f"{prefix}.sessions", defaults.sessions)),
+                precision=options.get(f"{prefix}.precision", defaults.precision))
         except ValueError as error:
-            raise RapdartsError(f"{prefix} options: {error}") from None
+            raise RapdartsError(f"{shown} options: {error}") from None
+        if requested.precision not in ondevice.PRECISIONS:
+            raise RapdartsError(f"{shown}.precision={requested.precision!r}: choose one of "
+                                f"{', '.join(ondevice.PRECISIONS)}")
         measure = options.get(f"{prefix}.measure", "auto")
         if measure not in MEASURE_MODES:
-            raise RapdartsError(f"{prefix}.measure={measure!r}: choose auto or never")
+            raise RapdartsError(f"{shown}.measure={measure!r}: choose auto or never")
         given = options.get(f"{prefix}.table")
+        if not given and target:
+            given = str(catalogue.require(target, f"{shown}.table"))
         checked = [field for key, field in SETTING_OPTIONS.items() if f"{prefix}.{key}" in options]
         return cls(Path(given) if given else None, requested, checked, measure)
 
@@ -104,11 +114,11 @@ class LatencyLookup:
             if self.path.exists():
                 table = LatencyTable.load(self.path)
                 for key in self.checked:
-                    wanted = getattr(self.requested, key)
-                    if table.header[key] != wanted:
-                        raise RapdartsError(f"latency table {self.path} was measured with {key} "
-                                            f"{table.header[key]!r}, but {wanted!r} is asked for; profile "
-                                            "again with the matching setting or drop the option")
+                    wanted, measured = getattr(self.requested, key), getattr(table.settings, key)
+                    if measured != wanted:
+                        raise RapdartsError(f"latency table {self.path} was measured with {key} {measured!r}, but "
+                                            f"{wanted!r} is asked for; profile again with the matching setting or "
+                                            "drop the option")
                 self._table = table
             elif self.explicit:
                 raise RapdartsError(f"latency table {self.path} does not exist; create it with 'rapdarts profile "
@@ -177,6 +187,10 @@ class LatencyLookup:
             raise RapdartsError(f"op {spec.describe()} is missing from latency table {self.path} on rank "
                                 f"{distributed.current().rank}: only rank 0 measures ops and writes the table (it "
                                 "prices the search space before the other ranks start); rerun the search")
+        if table.settings.precision != "fp32":
+            raise RapdartsError(f"op {spec.describe()} is missing from the {table.settings.precision} latency table "
+                                f"{self.path}: quantized tables are not extended on demand (each op is quantized on "
+                                "real activations when the table is made); profile the network you price")
         if self.measure == "never" or not table.measured_here():
             raise RapdartsError(
                 f"op {spec.describe()} is missing from latency table {self.path} (measured on "
@@ -235,7 +249,8 @@ class TableMeasurer:
             warn_if_drifted(table)
         # A verdict rests on this figure: at least as many rounds as a table entry had.
         settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, MEASURE_SESSIONS))
-        timings, floor = measure_with_floor(networks, target, settings, table.reference_genotype())
+        timings, floor = measure_with_floor(networks, target, settings, table.reference_genotype(),
+                                            calibration=table.calibration_images)
         noise = ondevice.scaled_sd(floor, settings.sessions)
         return {name: Measurement(timing.latency_ms, timing.noisy, timing.spread, noise,
                                   {"blocks_ms": timing.blocks_ms, "noise_floor": floor, "settings": settings.to_dict()})
@@ -257,9 +272,10 @@ def _specs_with_counts(target: TargetNetwork, genotype: Genotype) -> list[tuple[
     return [(specs[key], count) for key, count in network_ops(target, genotype).items()]
 
 
-def table_latency_provider(name: str, options: Mapping[str, str], order: int = 100) -> CostProvider:
-    """A latency cost called ``name``, priced from the table its ``NAME.*`` options describe, measured like it."""
-    lookup = LatencyLookup.from_options(options, name)
+def table_latency_provider(name: str, options: Mapping[str, str], order: int = 100, target: str = "") -> CostProvider:
+    """A latency cost called ``name``, priced from the table its ``NAME.*`` options describe (for an instance
+    ``NAME@TARGET`` without a table option: the catalogue's table named ``TARGET``), measured like it."""
+    lookup = LatencyLookup.from_options(options, name, target)
     return CostProvider(name, "ms", "ONNX Runtime latency from a per-op lookup table measured on the target",
                         lookup.cost, version=lookup.version(), cacheable=False, quantity="latency",
                         measurer=TableMeasurer(lookup), order=order, target_note=lookup.target_note)

@@ -28,6 +28,7 @@ from rapdarts.costs.spec import OpSpec, build_module, example_input
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.deploy.onnx_export import export_onnx
 from rapdarts.errors import RapdartsError
+from rapdarts.latency import int8
 from rapdarts.latency.op_latency import network_ops, op_group
 from rapdarts.runtime.progress import progress_bar
 from rapdarts.space.genotype import (
@@ -106,16 +107,27 @@ def _launcher() -> str:
 
 
 def export_bundle(target: TargetNetwork, directory: str | Path, networks: int = DEFAULT_NETWORKS, seed: int = 0,
-                  progress: bool = True) -> Path:
-    """Write the op models, calibration networks, manifest, profiler package and launcher into ``directory``."""
+                  progress: bool = True, precision: str = "fp32", calibration: str | None = None) -> Path:
+    """Write the op models, calibration networks, manifest, profiler package and launcher into ``directory``.
+
+    With ``precision="int8"`` every model is quantized (static, QDQ) on real inputs: ``calibration``
+    names the images (:mod:`rapdarts.latency.int8`); the device then times int8 models as they are.
+    """
     directory = Path(directory)
     (directory / "ops").mkdir(parents=True, exist_ok=True)
+    int8.check_precision(precision, calibration)
+    images = int8.calibration_images(calibration, target.in_channels, target.image_size) \
+        if precision == "int8" else None
+    activations = int8.op_calibration(target, images) if images is not None else {}
     specs = target_specs(target)
     entries = []
-    with progress_bar(len(specs), "exporting ops", progress) as bar:
+    with progress_bar(len(specs), "exporting ops" + (" (int8)" if images is not None else ""), progress) as bar:
         for index, spec in enumerate(specs):
             name = f"ops/{index:04d}.onnx"
-            export_onnx(build_module(spec), example_input(spec), directory / name, what=f"op {spec.describe()}")
+            data = export_onnx(build_module(spec), example_input(spec), what=f"op {spec.describe()}")
+            if images is not None:
+                data = int8.quantize_op(data, spec, activations)
+            (directory / name).write_bytes(data)
             entries.append({"key": spec.key(), "spec": spec.to_dict(), "group": op_group(spec), "file": name,
                             "input_shape": [spec.batch, spec.C_in, spec.height, spec.width], "numpy_dtype": spec.dtype})
             bar.update(1)
@@ -130,13 +142,16 @@ def export_bundle(target: TargetNetwork, directory: str | Path, networks: int = 
             ops = network_ops(target, genotype)
             assert set(ops) <= known, "a calibration network uses an op the table does not profile"
             example = torch.randn(target.batch, target.in_channels, *target.image_size)
-            export_onnx(target.build(genotype).eval(), example, directory / "networks" / f"{name}.onnx",
-                        what=f"calibration network {name}")
+            data = export_onnx(target.build(genotype).eval(), example, what=f"calibration network {name}")
+            if images is not None:
+                data = int8.quantize_network(data, images, target.batch, f"calibration network {name}")
+            (directory / "networks" / f"{name}.onnx").write_bytes(data)
             records.append({"name": name, "role": role, "file": f"networks/{name}.onnx",
                             "input_shape": list(example.shape), "genotype": genotype.to_dict(), "ops": dict(ops)})
             bar.update(1)
     manifest = {"format": ondevice.MANIFEST_FORMAT, "created_by": CREATED_BY, "batch": target.batch,
-                "dtype": target.dtype, "target": target.to_dict(),
+                "dtype": target.dtype, "target": target.to_dict(), "precision": precision,
+                "int8_calibration": {"source": calibration, "images": int8.IMAGES} if images is not None else None,
                 "overhead": {"file": "ops/overhead.onnx", "input_shape": [1]}, "entries": entries, "networks": records}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
     package = Path(ondevice.__file__).parent
@@ -167,24 +182,46 @@ def _stage_bars(enabled: bool) -> Iterator[ondevice.profiler.Progress]:
 
 
 def make_table(target: TargetNetwork, out: str | Path, settings: ondevice.TimingSettings,
-            networks: int = DEFAULT_NETWORKS, seed: int = 0, progress: bool = True) -> Path:
+               networks: int = DEFAULT_NETWORKS, seed: int = 0, progress: bool = True,
+               calibration: str | None = None) -> Path:
     """Export and time ``target``'s ops and calibration networks on this machine into the table ``out``.
 
     Resumable: an interrupted profile leaves a table marked incomplete with the runs measured so
     far, and the same command completes it. ``networks=0`` makes an uncalibrated table. The table
     is locked meanwhile (a second profile into it is an error), and working directories that killed
-    profiles left in the temporary directory are removed.
+    profiles left in the temporary directory are removed. ``settings.precision`` int8 quantizes
+    every model on the images ``calibration`` names. An existing table of another precision or
+    made on another machine is never extended: a one-line error.
     """
     out = check_output(out, "the latency table")
+    check_extendable(out, settings)
     with exclusive(out.parent / f".{out.name}.lock", f"latency table {out}", remove=True):
         _remove_stale_work()
         with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as work, exclusive(Path(work) / ".lock", work):
-            export_bundle(target, work, networks, seed, progress)
+            export_bundle(target, work, networks, seed, progress, settings.precision, calibration)
             with _stage_bars(progress) as update:
                 try:
                     return ondevice.table_from_export(work, out, settings, update, calibrate=networks > 0)
                 except ondevice.ProfilingError as error:
                     raise RapdartsError(str(error)) from None
+
+
+def check_extendable(out: Path, settings: ondevice.TimingSettings) -> None:
+    """A one-line error when ``out`` is a table this profile must not add to: another precision, another machine."""
+    if not out.exists():
+        return
+    try:
+        header = json.loads(out.read_text()).get("header") or {}
+    except (ValueError, AttributeError):
+        return  # not a table: the profile starts afresh and replaces it
+    precision = header.get("precision", "fp32")
+    if precision != settings.precision:
+        raise RapdartsError(f"latency table {out} holds {precision} timings and this profile measures "
+                            f"{settings.precision}: precisions are never mixed in one table; profile into another file")
+    if header.get("device") and not ondevice.measured_here(header):
+        raise RapdartsError(f"latency table {out} was measured on {header.get('device')} (ONNX Runtime "
+                            f"{header.get('onnxruntime')}), not on this machine: its timings cannot be extended here; "
+                            "profile into another file")
 
 
 def _remove_stale_work() -> None:

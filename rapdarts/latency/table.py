@@ -111,6 +111,12 @@ class LatencyTable:
         and networks, may be timed now the way the table was): :func:`rapdarts.ondevice.measured_here`."""
         return measured_here(self.header)
 
+    @property
+    def calibration_images(self) -> str | None:
+        """For an int8 table: the real images its models were quantized on (its networks are quantized on them
+        again when they are timed)."""
+        return (self.header.get("int8_calibration") or {}).get("source")
+
     def reference_genotype(self) -> Genotype:
         """The network the table's timings are referred to: the one its profile timed as reference, else PDARTS."""
         record = self.header.get("reference")
@@ -129,8 +135,9 @@ class LatencyTable:
         """Where and how the table was measured, for reports."""
         h = self.header
         calibrated = "calibrated" if self.calibration else "uncalibrated"
-        return (f"{calibrated} table measured on {h['device']} with ONNX Runtime {h['onnxruntime']}, {h['provider']}, "
-                f"{h['intra_threads']} thread(s), optimisation {h['optimization']}, batch {h['batch']}")
+        return (f"{calibrated} {self.settings.precision} table measured on {h['device']} with ONNX Runtime "
+                f"{h['onnxruntime']}, {h['provider']}, {h['intra_threads']} thread(s), optimisation "
+                f"{h['optimization']}, batch {h['batch']}")
 
     def same_settings(self, other: dict[str, Any]) -> bool:
         return all(self.header.get(key) == other.get(key) for key in SAME_MACHINE_KEYS)

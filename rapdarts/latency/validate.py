@@ -61,7 +61,8 @@ def validate(lookup: LatencyLookup, target: TargetNetwork, genotypes: Sequence[t
     predicted = {name: lookup.predict(genotype, target) for name, genotype in chosen}
     plain = {name: uncalibrated(lookup, genotype, target) for name, genotype in chosen}
     table.save()  # keeps ops measured on demand
-    timings, floor = measure_with_floor(chosen, target, table.settings, table.reference_genotype(), seed)
+    timings, floor = measure_with_floor(chosen, target, table.settings, table.reference_genotype(), seed,
+                                        table.calibration_images)
     rows = [{"name": name, "genotype": genotype.to_dict(), "measured_ms": timings[name].latency_ms,
              "spread": timings[name].spread, "noisy": timings[name].noisy, "predicted_ms": predicted[name],
              "uncalibrated_ms": plain[name]} for name, genotype in chosen]

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +65,20 @@ def _models(directory: Path, items: list[dict[str, Any]]) -> list[tuple[str, Pat
 
 
 def table_from_export(directory: str | Path, out: str | Path | None = None, settings: TimingSettings = TimingSettings(),
-                     progress: Progress | None = print_progress, calibrate: bool = True) -> Path:
-    """Time the export in ``directory`` and write the (calibrated) latency table; returns its path."""
+                      progress: Progress | None = print_progress, calibrate: bool = True, name: str | None = None
+                      ) -> Path:
+    """Time the export in ``directory`` and write the (calibrated) latency table; returns its path. ``name`` is
+    recorded in the header: the name ``rapdarts tables add`` files the table under."""
     directory = Path(directory)
     manifest = load_manifest(directory)
     out = Path(out) if out else directory / "latency_table.json"
+    # The export's models are what they are (fp32, or quantized on the host): the table records their precision.
+    settings = replace(settings, precision=manifest.get("precision", "fp32"))
     header = table_header(settings, manifest["batch"], manifest["dtype"], len(manifest["entries"]),
                           f"rapdarts profiler ({manifest.get('created_by', '?')})", manifest.get("target"))
+    header["int8_calibration"] = manifest.get("int8_calibration")
+    if name:
+        header["name"] = name
     partial = read_partial(out, header)
     header["partial"] = {"ops": partial.get("ops", {}), "networks": partial.get("networks", {})}
     overhead = manifest["overhead"]
@@ -215,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=TimingSettings.sessions)
     parser.add_argument("--block", type=int, default=TimingSettings.block, help="runs per block")
     parser.add_argument("--no-calibrate", action="store_true", help="skip the whole-network calibration")
+    parser.add_argument("--name", help="a name for the table (a device: pi5, phone): 'rapdarts tables add' files it "
+                        "under this name in the host's catalogue, for --cost latency@NAME")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     settings = TimingSettings(args.provider, args.threads, 1, args.optimization, args.warmup, args.repeats,
@@ -222,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_settings(settings)
         path = table_from_export(args.directory, args.out, settings, None if args.quiet else print_progress,
-                                not args.no_calibrate)
+                                 not args.no_calibrate, args.name)
     except ProfilingError as error:
         print(f"profile_ops: error: {error}", file=sys.stderr)
         return 2

@@ -16,7 +16,6 @@ scales fitted on whole networks and how the calibrated table did on held-out net
 from __future__ import annotations
 
 import json
-import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +31,7 @@ OLD_TABLE_FORMATS = ("rapdarts-latency-table/1", "rapdarts-latency-table/2")
 of session medians, before the latency statistic and the noise floor)."""
 MANIFEST_FORMAT = "rapdarts-op-export/2"
 SAME_MACHINE_KEYS = ("device", "onnxruntime", "provider", "intra_threads", "inter_threads", "optimization", "batch",
-                     "dtype")
+                     "dtype", "precision")
 """Header fields that must agree for a measurement to belong to a table."""
 
 
@@ -56,7 +55,7 @@ def table_header(settings: TimingSettings, batch: int, dtype: str, expected: int
                  target: dict[str, Any] | None = None) -> dict[str, Any]:
     """Where and how a table is measured; ``complete`` stays false until every entry (and the calibration) exists."""
     return {
-        **machine_identity(), "cpu_caches": cache_sizes(), "cpus": os.cpu_count(), "hostname": platform.node(),
+        **machine_identity(), "cpu_caches": cache_sizes(), "hostname": platform.node(),
         **settings.to_dict(), "batch": batch, "dtype": dtype, "target": target,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "created_by": created_by,
         "overhead_ms": None, "entries_expected": expected, "complete": False, "calibration": None, "warnings": [],

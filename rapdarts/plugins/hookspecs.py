@@ -42,12 +42,23 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def rapdarts_cost_providers(options: Mapping[str, str]) -> Sequence[CostProvider]:
+def rapdarts_cost_providers(options: Mapping[str, str], target: str) -> Sequence[CostProvider]:
     """Return the resource-cost providers this plugin contributes.
+
+    A provider can be used several times in one search, once per *target* (a device, a thread
+    count, a precision): the instance ``NAME@TARGET`` (``latency@phone``) is the provider ``NAME``
+    made with the options given as ``NAME@TARGET.KEY=VALUE``. rapdarts calls the hook once with
+    the plain options (``target`` empty) and once more per instance used, with that instance's
+    options passed under the provider's own prefix (``latency@phone.table=phone.json`` arrives as
+    ``latency.table``) and ``target="phone"``; it keeps the provider called ``NAME`` from the
+    answer and names it ``NAME@TARGET``. So a plugin needs no code for instances; one that can
+    find a target by its name (a catalogue of tables) reads ``target``.
 
     :param options: settings for providers, from ``--cost-option KEY=VALUE`` (and the config's
         ``cost_options``); by convention keys are prefixed with the provider name, e.g.
         ``latency.table``. Providers must ignore keys they do not know.
+    :param target: the target of the instance being made (``phone`` for ``latency@phone``); empty
+        for the plain providers.
     :return: :class:`rapdarts.costs.CostProvider` objects. Each has a unique ``name``, a ``unit``
         (the unit of every number its ``cost(spec)`` returns: ``parameters``, ``flops``, ``ms``,
         ``bytes``...), a one-line description and a ``version`` that changes whenever its numbers

@@ -10,7 +10,7 @@ the arguments it declares and a plugin that raises or returns garbage is reporte
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 
@@ -18,6 +18,7 @@ import pluggy
 
 from rapdarts.errors import RapdartsError
 from rapdarts.plugins import hookspecs
+from rapdarts.plugins.instances import provider_options, split_instance
 from rapdarts.plugins.provider import CostProvider
 
 log = logging.getLogger("rapdarts")
@@ -30,6 +31,7 @@ class PluginFailure:
     plugin: str
     package: str
     error: str
+    cause: Exception | None = field(default=None, compare=False, repr=False)
 
     def message(self) -> str:
         return f"plugin {self.plugin!r} from package {self.package!r} is broken: {self.error}"
@@ -88,18 +90,32 @@ class PluginManager(pluggy.PluginManager):
 
 @dataclass
 class Providers:
-    """The discovered providers by name, and the plugins that failed."""
+    """The discovered providers by name, the plugins that failed, and how to make an instance of a provider.
+
+    ``get("latency@phone")`` makes the instance on first use (see :mod:`rapdarts.plugins.instances`).
+    """
 
     by_name: dict[str, CostProvider] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
+    make_instance: Callable[[str], CostProvider] | None = None
 
     def get(self, name: str) -> CostProvider:
         """The provider ``name``, or a one-line error listing the known ones (and broken plugins)."""
         if name in self.by_name:
             return self.by_name[name]
+        provider, target = split_instance(name)
+        if target and provider in self.by_name and self.make_instance is not None:
+            instance = self.make_instance(name)
+            base = self.by_name[provider]
+            if instance.unit != base.unit:
+                raise RapdartsError(f"cost {name!r} is in {instance.unit!r} but {provider!r} is in {base.unit!r}: the "
+                                    f"instances of one provider must share a unit; check the options of {name}")
+            self.by_name[name] = instance
+            return instance
         known = ", ".join(sorted(self.by_name)) or "none"
         broken = "".join(f"; {failure.message()}" for failure in self.failures)
-        raise RapdartsError(f"unknown cost {name!r}; available costs: {known} (see 'rapdarts costs'){broken}")
+        raise RapdartsError(f"unknown cost {name!r}; available costs: {known} (see 'rapdarts costs'; an instance is "
+                            f"NAME@TARGET of one of them){broken}")
 
     def select(self, names: Iterable[str]) -> list[CostProvider]:
         return [self.get(name) for name in names]
@@ -145,10 +161,44 @@ def discover_providers(block: Iterable[str] = (), plugins: Iterable[object] = ()
     since a cost name must mean one thing.
     """
     manager = get_plugin_manager(block, plugins, entry_points)
+    options = dict(options or {})
     result = Providers(failures=list(manager.load_failures))
-    for name, returned, error in manager.call_each("rapdarts_cost_providers", options=dict(options or {})):
+    for name, contributed, failure in _contributions(manager, options, ""):
+        if failure is not None:
+            result.failures.append(failure)
+            continue
+        for provider in contributed:
+            if provider.name in result.by_name:
+                raise RapdartsError(_duplicate_message(result.by_name[provider.name], provider))
+            result.by_name[provider.name] = _with_options(provider, provider.name, options)
+    for failure in result.failures:
+        log.debug(failure.message())
+
+    def make_instance(instance: str) -> CostProvider:
+        provider, target = split_instance(instance)
+        plugin = result.by_name[provider].plugin
+        routed = provider_options(options, instance)
+        for name, contributed, failure in _contributions(manager, routed, target, only=plugin):
+            if failure is not None and failure.cause is not None and isinstance(failure.cause, RapdartsError):
+                raise RapdartsError(f"cost {instance!r}: {failure.cause}") from None  # the plugin's own words
+            if failure is not None:
+                raise RapdartsError(f"cost {instance!r}: {failure.message()}")
+            for made in contributed:
+                if made.name == provider:
+                    return _with_options(replace(made, name=instance), instance, options)
+        raise RapdartsError(f"cost {instance!r}: plugin {plugin!r} made no provider {provider!r} for target {target!r}")
+
+    result.make_instance = make_instance
+    return result
+
+
+def _contributions(manager: PluginManager, options: Mapping[str, str], target: str, only: str | None = None
+                   ) -> Iterable[tuple[str, list[CostProvider], PluginFailure | None]]:
+    """Each plugin's checked providers (or why it failed), the hook called with ``options`` and ``target``."""
+    for name, returned, error in manager.call_each("rapdarts_cost_providers", options=dict(options), target=target):
+        if only is not None and name != only:
+            continue
         package = manager.packages.get(name, "unknown")
-        contributed: list[CostProvider] = []
         try:
             if error is not None:
                 raise error
@@ -158,16 +208,14 @@ def discover_providers(block: Iterable[str] = (), plugins: Iterable[object] = ()
                     raise TypeError(f"returned {type(provider).__name__}, not a CostProvider with a name and a "
                                     "callable cost")
         except Exception as failure:  # noqa: BLE001 - third-party code
-            result.failures.append(PluginFailure(name, package, f"{type(failure).__name__}: {failure}"))
+            yield name, [], PluginFailure(name, package, f"{type(failure).__name__}: {failure}", failure)
             continue
-        for provider in contributed:
-            provider = replace(provider, package=package, plugin=name)
-            if provider.name in result.by_name:
-                raise RapdartsError(_duplicate_message(result.by_name[provider.name], provider))
-            result.by_name[provider.name] = provider
-    for failure in result.failures:
-        log.debug(failure.message())
-    return result
+        yield name, [replace(provider, package=package, plugin=name) for provider in contributed], None
+
+
+def _with_options(provider: CostProvider, name: str, options: Mapping[str, str]) -> CostProvider:
+    """The provider with the options it was made with recorded (they key its on-disk cache)."""
+    return replace(provider, options=tuple(sorted(provider_options(options, name).items())))
 
 
 def _duplicate_message(first: CostProvider, second: CostProvider) -> str:
