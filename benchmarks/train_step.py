@@ -33,8 +33,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import CIFAR_SUBSET  # noqa: E402
+
 PRESETS = ("DARTS_V1", "DARTS_V2", "PDARTS")
-CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset"
 
 
 def measure_preset(name: str, args: argparse.Namespace) -> dict:

@@ -4,7 +4,8 @@ The package follows the data path, one subpackage per stage, each importing only
 below it (the order is enforced by import-linter; see ``[tool.importlinter]`` in ``pyproject.toml``)::
 
     cli          the command line: options -> configs -> the API below
-    sweep        many searches with lambda drawn log-uniformly (the paper's procedure), local or on Ray
+    sweep        many searches with lambda drawn log-uniformly (the paper's procedure), local or on Ray;
+                 the best genotypes under budget trained (selection), runs repeated over seeds
     api          search() / train() with everything a config asks for: providers, penalties, report costs
     train        training a genotype, its report (error, size, costs, measured costs), checkpoints, comparisons
     budget       budgets met in one search: dual ascent, derivation-aware cost, floor, repair, measured budgets
@@ -62,7 +63,18 @@ from rapdarts.space import (
                           primitives,
                           register_op,
 )
-from rapdarts.sweep import SweepOptions, load_sweep, plan_sweep, resume_sweep, start_sweep
+from rapdarts.sweep import (
+                          SweepOptions,
+                          load_sweep,
+                          plan_sweep,
+                          resume_seeds,
+                          resume_selection,
+                          resume_sweep,
+                          search_seeds,
+                          start_selection,
+                          start_sweep,
+                          train_seeds,
+)
 from rapdarts.train import TrainConfig, TrainedWeights, Trainer, TrainResult, load_trained, train_profile_config
 from rapdarts.version import __version__
 
@@ -75,5 +87,6 @@ __all__ = [
     "EvalNetwork", "Genotype", "MixedOp", "ParameterCount", "SearchNetwork", "build_op", "count_parameters",
     "load_genotype", "preset", "preset_names", "primitives", "register_op",
     "SweepOptions", "load_sweep", "plan_sweep", "resume_sweep", "start_sweep",
+    "start_selection", "resume_selection", "train_seeds", "search_seeds", "resume_seeds",
     "TrainConfig", "TrainedWeights", "Trainer", "TrainResult", "load_trained", "train_profile_config",
 ]

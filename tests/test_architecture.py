@@ -79,6 +79,7 @@ def _group_options() -> dict[str, list[str]]:
     """The options of every shared option group (the decorators commands are built from)."""
     groups = {"settings_options": options.settings_options(("auto",), "", ""),
               "plugin_options": options.plugin_options(), "run_directory_options": options.run_directory_options(""),
+              "backend_options": options.backend_options(),
               "target_options": target_options.target_options, "timing_options": target_options.timing_options}
     found = {}
     for name, decorator in groups.items():

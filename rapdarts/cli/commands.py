@@ -8,7 +8,9 @@ from rapdarts.cli.cost_commands import cost_command, costs_command
 from rapdarts.cli.genotype_command import genotype_command, ops_command
 from rapdarts.cli.latency_commands import export_ops_command, profile_command, surrogate_group, validate_latency
 from rapdarts.cli.search_command import search_command
+from rapdarts.cli.select_command import select_command
 from rapdarts.cli.sweep_command import sweep_command
+from rapdarts.cli.tables_command import tables_group
 from rapdarts.cli.training_commands import TRAINING_COMMANDS
 from rapdarts.version import __version__
 
@@ -24,5 +26,6 @@ def cli(verbose: bool) -> None:
 
 
 for command in (search_command, sweep_command, *TRAINING_COMMANDS, genotype_command, ops_command, costs_command,
-                cost_command, profile_command, export_ops_command, surrogate_group, validate_latency):
+                cost_command, profile_command, export_ops_command, surrogate_group, validate_latency, tables_group):
     cli.add_command(command)
+cli.add_command(select_command)  # after sweep: trains the best genotypes a sweep found

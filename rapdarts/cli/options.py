@@ -186,3 +186,18 @@ def run_resumably(run: Callable[[], T], command: str, run_dir: Any) -> T:
             return run()
     except KeyboardInterrupt:
         raise Interrupted(f"rapdarts {command} --resume {run_dir}") from None
+
+
+def backend_options(what: str = "searches") -> Callable[[Callable], Callable]:
+    """``--workers``, ``--backend``, ``--gpus-per-search`` and ``--ray-address``: how a command runs many jobs at once
+    (sweep, select, and search/train with ``--seeds``), all through the sweep's backends."""
+    return _stacked(
+        click.option("--workers", type=click.IntRange(min=1),
+                     help=f"{what.capitalize()} at once [default: local, one per GPU, else 1; ray, as many as the "
+                     "cluster fits]; local processes, or Ray tasks with --backend ray."),
+        click.option("--backend", type=click.Choice(("local", "ray")), default="local", show_default=True,
+                     help="local: processes on this machine; ray: Ray tasks (pip install 'rapdarts[ray]')."),
+        click.option("--gpus-per-search", "--gpus-per-run", "gpus_per_search", type=click.IntRange(min=1), default=1,
+                     show_default=True, help="GPUs per job: with more than one, each is a data-parallel job over its "
+                     "GPUs (torchrun inside the worker; on Ray, GPUs of one node)."),
+        click.option("--ray-address", metavar="ADDRESS", help="Ray cluster to join (default: start a local instance)."))

@@ -20,10 +20,12 @@ from rapdarts.cli.options import (
     run_resumably,
     settings_options,
 )
+from rapdarts.cli.seed_options import backends_of, resume_seed_study, run_seed_study, seed_options
 from rapdarts.errors import RapdartsError
 from rapdarts.runtime import distributed
 from rapdarts.search.config import PROFILE_HELP, PROFILES, SearchConfig, profile_config
 from rapdarts.search.progressive import SearchResult
+from rapdarts.sweep.seeds import is_seed_study, search_seeds
 
 log = logging.getLogger("rapdarts")
 
@@ -60,24 +62,36 @@ def _report(result: SearchResult) -> None:
               help="Resource budget the derived architecture must meet, e.g. params=3M or latency=4ms; the search "
               "adapts the cost's lambda itself (repeatable).")
 @plugin_options()
-@run_directory_options("Continue the interrupted search in RUN_DIR.")
+@run_directory_options("Continue the interrupted search in RUN_DIR (or seed study, see --seeds).")
+@seed_options("searches", "how often the same genotype comes back and the spread of its costs and accuracy")
 @config_options(SearchConfig, skip=("costs", "profile", "cost_options", "block_plugins", "budgets"))
 def search_command(profile: str, config_file: str | None, cost_items: tuple[str, ...], budget_items: tuple[str, ...],
                    cost_option_items: tuple[str, ...], block_plugins: tuple[str, ...], runs_dir: str,
-                   run_dir: str | None, resume_dir: str | None, progress: bool, **settings: Any) -> None:
+                   run_dir: str | None, resume_dir: str | None, progress: bool, seeds: int | None,
+                   workers: int | None, backend: str, gpus_per_search: int, ray_address: str | None,
+                   **settings: Any) -> None:
     """Search a cell architecture with P-DARTS, optionally under resource costs.
 
     With no options: a real three-stage search of the embedded digits dataset (a few minutes
     on a CPU). Settings come from --profile, then --config, then the options below.
     """
     options = given(settings)
+    backends = backends_of(workers, backend, ray_address, gpus_per_search)
     if resume_dir is not None:
-        if options or config_file or cost_items or run_dir or cost_option_items or block_plugins or budget_items:
+        if options or config_file or cost_items or run_dir or cost_option_items or block_plugins or budget_items \
+                or seeds:
             raise RapdartsError("--resume continues with the run's saved settings; drop the other options")
+        if is_seed_study(resume_dir):
+            resume_seed_study("search", resume_dir, backends)
+            return
         runner = load_resumable(resume_dir, show_progress=progress)
     else:
         config = resolve_config(profile, config_file, options, parse_costs(cost_items),
                                 parse_cost_options(cost_option_items), block_plugins, parse_budgets(budget_items))
+        if seeds:
+            run_seed_study("search", lambda path: search_seeds(config, seeds, path, options=backends), run_dir,
+                           runs_dir)
+            return
         # Unknown costs, bad budgets and missing data fail here, before the run directory exists.
         runner = prepare_search(config, run_dir, runs_dir, show_progress=progress)
         log.info("profile %s (%s); dataset %s; device %s", config.profile, PROFILE_NOTES.get(config.profile, ""),

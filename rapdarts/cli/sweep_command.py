@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from rapdarts.cli.options import (
+    backend_options,
     config_options,
     given,
     output_directory,
@@ -58,15 +59,7 @@ def _report(results: SweepResults) -> None:
 @click.option("--refine-rounds", type=click.IntRange(min=0), default=1, show_default=True,
               help="Refinement rounds with --refine.")
 @click.option("--sampler-seed", type=click.IntRange(min=0), help="Seed of the lambda draws [default: the search seed].")
-@click.option("--workers", type=click.IntRange(min=1),
-              help="Searches at once [default: local, one per GPU, else 1; ray, as many as "
-              "the cluster fits]; local processes, or Ray tasks with --backend ray.")
-@click.option("--backend", type=click.Choice(("local", "ray")), default="local", show_default=True,
-              help="local: processes on this machine; ray: Ray tasks (pip install 'rapdarts[ray]').")
-@click.option("--gpus-per-search", type=click.IntRange(min=1), default=1, show_default=True,
-              help="GPUs per search: with more than one, each search is a data-parallel job over its GPUs "
-              "(torchrun inside the worker; on Ray, GPUs of one node).")
-@click.option("--ray-address", metavar="ADDRESS", help="Ray cluster to join (default: start a local instance).")
+@backend_options()
 @click.option("--sweep-dir", metavar="DIR", callback=output_directory,
               help="Exact (new or empty) directory for this sweep.")
 @click.option("--sweeps-dir", default="sweeps", show_default=True, callback=runs_root,

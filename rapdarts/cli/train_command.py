@@ -20,10 +20,12 @@ from rapdarts.cli.options import (
     settings_options,
 )
 from rapdarts.cli.search_command import PROFILE_NOTES
+from rapdarts.cli.seed_options import backends_of, resume_seed_study, run_seed_study, seed_options
 from rapdarts.errors import RapdartsError
 from rapdarts.runtime import distributed
 from rapdarts.settings import load_config_file
 from rapdarts.space.genotype import load_genotype
+from rapdarts.sweep.seeds import is_seed_study, train_seeds
 from rapdarts.train.checkpoint import run_kind
 from rapdarts.train.config import TRAIN_PROFILE_HELP, TRAIN_PROFILES, TrainConfig, train_profile_config
 from rapdarts.train.report import format_report
@@ -59,11 +61,13 @@ def _dataset_of_run(source: str) -> dict[str, Any]:
 @settings_options(PROFILE_CHOICES, "Named settings: " + "; ".join(f"{k}: {v}" for k, v in TRAIN_PROFILE_HELP.items())
                   + "; auto: paper on CUDA, cpu otherwise.", "JSON or TOML settings (a run's config.json reruns it).")
 @plugin_options("Option for a cost provider of the report, e.g. latency.table=table.json (repeatable).")
-@run_directory_options("Continue the interrupted training in RUN_DIR.")
+@run_directory_options("Continue the interrupted training in RUN_DIR (or seed study, see --seeds).")
+@seed_options("trainings", "the mean ± standard deviation of the test error")
 @config_options(TrainConfig, skip=("profile", "cost_options", "block_plugins"))
 def train_command(source: str | None, profile: str, config_file: str | None, cost_option_items: tuple[str, ...],
                   block_plugins: tuple[str, ...], runs_dir: str, run_dir: str | None, resume_dir: str | None,
-                  progress: bool, **settings: Any) -> None:
+                  progress: bool, seeds: int | None, workers: int | None, backend: str, gpus_per_search: int,
+                  ray_address: str | None, **settings: Any) -> None:
     """Train the evaluation network of GENOTYPE from scratch and report its test error, size and latency.
 
     GENOTYPE is a preset (DARTS_V1, DARTS_V2, PDARTS), a genotype JSON file, or a run directory
@@ -72,10 +76,14 @@ def train_command(source: str | None, profile: str, config_file: str | None, cos
     --config, then the options below.
     """
     options = given(settings)
+    backends = backends_of(workers, backend, ray_address, gpus_per_search)
     if resume_dir is not None:
-        if source or options or config_file or run_dir or cost_option_items or block_plugins:
+        if source or options or config_file or run_dir or cost_option_items or block_plugins or seeds:
             raise RapdartsError("--resume continues with the run's saved settings; drop GENOTYPE and the other "
                                 "options")
+        if is_seed_study(resume_dir):
+            resume_seed_study("train", resume_dir, backends)
+            return
         trainer = load_resumable_training(resume_dir, show_progress=progress)
     else:
         if source is None:
@@ -86,6 +94,10 @@ def train_command(source: str | None, profile: str, config_file: str | None, cos
             options = {**_dataset_of_run(source), **options}
         config = resolve_train_config(profile, config_file, options, parse_cost_options(cost_option_items),
                                       block_plugins)
+        if seeds:
+            run_seed_study("train", lambda path: train_seeds(config, genotype, seeds, path, options=backends,
+                                                              source=source), run_dir, runs_dir)
+            return
         # Bad settings, data and report costs fail here, before the run directory exists.
         trainer = prepare_training(config, genotype, run_dir, runs_dir, source, show_progress=progress)
         log.info("training %s: profile %s (%s); dataset %s (%d training, %d test images); device %s", source,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from rapdarts.runtime import distributed
+from rapdarts.runtime.tracking import Tracker
 from rapdarts.settings import SettingsRecord
 from rapdarts.storage.rundir import RunDirectory
 
@@ -54,17 +55,22 @@ class ResumableRun:
     cluster: distributed.Cluster
     resumed_from: str = ""
     """What :meth:`resumed` found, logged when the run starts (empty for a new run)."""
+    tracker: Tracker = Tracker(None)
+    """Where the run's epochs are also written for TensorBoard (silent unless the config asks for it)."""
 
     # ----------------------------------------------------------------- running
     def run(self) -> Any:
         """Run (or continue) to the end. The run directory is locked meanwhile: a second process cannot write into
         it. In a data-parallel job only rank 0 writes (and locks); the others compute alongside."""
-        if not self.cluster.main:
-            return self._run()
-        with self.run_dir.claimed(), self.run_dir.log_to(self.LOG_NAME):
-            if self.resumed_from:
-                log.info("%s", self.resumed_from)
-            return self._run()
+        try:
+            if not self.cluster.main:
+                return self._run()
+            with self.run_dir.claimed(), self.run_dir.log_to(self.LOG_NAME):
+                if self.resumed_from:
+                    log.info("%s", self.resumed_from)
+                return self._run()
+        finally:
+            self.tracker.close()
 
     def _run(self) -> Any:
         raise NotImplementedError

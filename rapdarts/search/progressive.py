@@ -33,6 +33,7 @@ from rapdarts.runtime.progress import progress_bar
 from rapdarts.runtime.resumable import ResumableRun, StepCallback
 from rapdarts.runtime.schedules import cosine_lr
 from rapdarts.runtime.seeding import epoch_seed
+from rapdarts.runtime.tracking import tracker_for
 from rapdarts.search.config import SearchConfig
 from rapdarts.search.derive import derive_genotype
 from rapdarts.search.loss import SearchLoss
@@ -78,6 +79,7 @@ class ProgressiveSearch(ResumableRun):
                                      config.deterministic)
         if self.config.threads is None:  # record the thread count used: results depend on it
             self.config = dataclasses.replace(self.config, threads=torch.get_num_threads())
+        self.tracker = tracker_for(self.config.tensorboard, run_dir.path, self.cluster.main)
         self.train_data, self.arch_data = self._load_data()
         self.stage = 0
         self.epoch = 0
@@ -252,11 +254,22 @@ class ProgressiveSearch(ResumableRun):
             "candidates": {cell: [list(names) for names in self.candidates[cell]] for cell in CELL_TYPES},
             "alphas": {cell: alpha.detach().float().cpu().tolist() for cell, alpha in self.model.alphas().items()},
         })
+        self._track(row)
         costs = "".join(f"  {name} expected {value:.4g} / derived {row['genotype_cost'][name]:.4g}"
                         for name, value in row.get("expected_cost", {}).items())
         log.info("stage %d/%d epoch %d/%d  train acc %.3f  valid acc %.3f  loss %.3f  (%.1fs)%s",
                  self.stage + 1, len(self.config.cells), self.epoch + 1, self.config.epochs, row["train_acc"],
                  row["valid_acc"], row["train_loss"], row["seconds"], costs)
+
+    def _track(self, row: dict[str, Any]) -> None:
+        """The epoch for TensorBoard, stepped by epochs since the search began: every number of the row (losses,
+        accuracies, each expected and derived cost, each budget's lambda and mu) and the alphas as histograms."""
+        assert self.model is not None
+        step = len(self.metrics)
+        self.tracker.row({key: value for key, value in row.items() if key not in ("stage", "epoch")}, step,
+                         "search/")
+        for cell, alpha in self.model.alphas().items():
+            self.tracker.histogram(f"alphas/{cell}", alpha.detach().float().cpu(), step)
 
     def _finish_stage(self) -> None:
         """Record the stage and prune candidates for the next one."""

@@ -96,6 +96,21 @@ class Genotype:
             raise RapdartsError(f"{source} is not valid JSON: {error}") from None
         return cls.from_dict(data, source)
 
+    def canonical_key(self) -> str:
+        """The architecture as a string that is equal exactly when two genotypes build the same network.
+
+        A node sums its two inputs and a cell concatenates its nodes, so the order of a node's two
+        edges does not matter: ``sep_conv_3x3<-0, skip_connect<-1`` and the reverse are one cell.
+        Sweeps and seeds are deduplicated on this key.
+        """
+        parts = []
+        for cell in CELL_TYPES:
+            edges, concat = self.cell(cell)
+            nodes = [sorted(edges[i:i + 2], key=lambda edge: (edge[1], edge[0])) for i in range(0, len(edges), 2)]
+            parts.append(cell + ":" + ";".join(",".join(f"{op}<-{source}" for op, source in node) for node in nodes)
+                         + "|" + ",".join(map(str, sorted(concat))))
+        return " ".join(parts)
+
     def describe(self) -> str:
         """A compact one-line-per-cell text form for logs."""
         parts = []

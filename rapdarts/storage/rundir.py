@@ -150,6 +150,15 @@ class RunDirectory:
         except json.JSONDecodeError as error:
             raise RapdartsError(f"{path} is not valid JSON: {error}") from None
 
+    def read_versioned(self, name: str, expected: int) -> dict[str, Any]:
+        """:meth:`read_json` of a plan file that carries ``"format"``: another format (another rapdarts version
+        wrote it) is a one-line error rather than a ``KeyError`` later."""
+        data = self.read_json(name)
+        if not isinstance(data, dict) or data.get("format") != expected:
+            found = data.get("format") if isinstance(data, dict) else None
+            raise RapdartsError(f"{self.file(name)} has format {found}, expected {expected}")
+        return data
+
     def write_jsonl(self, name: str, rows: list[dict[str, Any]]) -> Path:
         self._writing()
         return atomic_write_text(self.file(name), "".join(json.dumps(row) + "\n" for row in rows))

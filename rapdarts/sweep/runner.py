@@ -17,9 +17,8 @@ sample again between the largest lambda still over budget and the smallest one u
 from __future__ import annotations
 
 import logging
-import os
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +26,14 @@ from rapdarts.api import providers_for
 from rapdarts.costs.cache import CostCache
 from rapdarts.costs.target import Pricing
 from rapdarts.data import DataShape
-from rapdarts.errors import RapdartsError
+from rapdarts.runtime.tracking import tracker_for
 from rapdarts.search.config import SearchConfig
 from rapdarts.storage.rundir import RunDirectory
-from rapdarts.sweep.backends import cuda_devices, run_tasks
+from rapdarts.sweep.backends import SweepOptions, job_slots, run_jobs
 from rapdarts.sweep.plan import SWEEP_FORMAT, add_round, refined_range, sample_config
 from rapdarts.sweep.results import SweepResults, result_row
 
 log = logging.getLogger("rapdarts")
-
-
-@dataclass
-class SweepOptions:
-    """How to run the searches (not part of what is searched; may change on resume)."""
-
-    workers: int | None = None
-    backend: str = "local"
-    ray_address: str | None = None
-    gpus_per_search: int = 1
-    """Each search a data-parallel job over this many GPUs (torchrun inside the worker)."""
 
 
 class Sweep:
@@ -59,6 +47,7 @@ class Sweep:
         self.cache = CostCache()
         self.providers = list(providers_for(self.config).by_name.values())
         self.target = Pricing.from_settings(plan["config"]).eval_target(DataShape.from_dict(plan["dataset"]))
+        self.tracker = tracker_for(self.config.tensorboard, self.directory.path)
 
     def save(self) -> None:
         self.directory.write_json("sweep.json", self.plan)
@@ -67,12 +56,13 @@ class Sweep:
         """Run every missing search (refining when due) and write the results; the sweep directory is locked
         meanwhile, so a second ``--resume`` cannot run the same searches at once."""
         with self.directory.claimed("sweep directory"):
-            return self._run(options or SweepOptions())
+            try:
+                return self._run(options or SweepOptions())
+            finally:
+                self.tracker.close()
 
     def _run(self, options: SweepOptions) -> SweepResults:
-        workers = options.workers or (None if options.backend == "ray" else
-                                      max(1, cuda_devices() // options.gpus_per_search))
-        threads = None if self.config.device.startswith("cuda") else max(1, (os.cpu_count() or 1) // (workers or 1))
+        workers, threads = job_slots(options, self.config.device)
         while True:
             todo = [s for s in self.plan["samples"] if s["index"] not in self.results.rows]
             if todo:
@@ -80,10 +70,7 @@ class Sweep:
                          len(self.plan["samples"]), workers or "as many as fit", options.backend)
                 by_dir = {str(self.directory.path / s["run"]): s for s in todo}
                 tasks = [(run_dir, sample_config(self.plan, s, threads)) for run_dir, s in by_dir.items()]
-                run_tasks(tasks, options.backend, workers, lambda summary: self._record(by_dir, summary),
-                          {"address": options.ray_address, "cpus_per_task": threads or 1,
-                           "gpus_per_task": options.gpus_per_search} if options.backend == "ray"
-                          else {"gpus_per_task": options.gpus_per_search})
+                run_jobs(tasks, options, workers, threads, lambda summary: self._record(by_dir, summary))
             if not self._refine():
                 break
         self.results.write()
@@ -97,6 +84,9 @@ class Sweep:
         row = result_row(sample, summary, self.providers, self.target, self.cache, self.plan["budgets"])
         self.results.add(row)
         self.results.write()
+        self.tracker.row({"log10_lambda": math.log10(sample["lambda"]), "costs": row["costs"],
+                          "valid_acc": row["valid_acc"], "meets_all_budgets": row["meets_all"]}, sample["index"],
+                         "sweep/")
         log.info("search %d (lambda %.3g, seed %d) %s: %s%s", sample["index"], sample["lambda"], sample["seed"],
                  summary["status"], ", ".join(f"{k} {v:,.6g}" for k, v in row["costs"].items() if v is not None),
                  "" if row["meets_all"] else "  (misses a budget)")
@@ -132,10 +122,7 @@ def start_sweep(plan: dict[str, Any], path: str | Path | None = None, root: str 
 def load_sweep(path: str | Path) -> Sweep:
     """The sweep in ``path`` (its ``sweep.json`` and any results written so far)."""
     directory = RunDirectory.existing(path)
-    plan = directory.read_json("sweep.json")
-    if plan.get("format") != SWEEP_FORMAT:
-        raise RapdartsError(f"{directory.path}/sweep.json has format {plan.get('format')}, expected {SWEEP_FORMAT}")
-    return Sweep(directory.path, plan)
+    return Sweep(directory.path, directory.read_versioned("sweep.json", SWEEP_FORMAT))
 
 
 def resume_sweep(path: str | Path, options: SweepOptions | None = None) -> SweepResults:

@@ -92,6 +92,8 @@ class TrainConfig(SettingsRecord):
     channels_last: bool = setting(True, "channels_last memory format (faster depthwise convs on CPU and CUDA)")
     sync_bn: bool = setting(False, "in a data-parallel job (torchrun) on GPUs: batch-norm statistics over the "
                             "global batch (SyncBatchNorm) instead of each process's slice")
+    tensorboard: bool = setting(False, "also write losses, accuracies and the learning rate per epoch to "
+                                "RUN_DIR/tensorboard (pip install 'rapdarts[tensorboard]')")
     profile: str = setting("paper", "named settings this config started from (informational)")
 
     def validate(self) -> TrainConfig:

@@ -39,6 +39,7 @@ from rapdarts.runtime.progress import progress_bar
 from rapdarts.runtime.resumable import ResumableRun, StepCallback
 from rapdarts.runtime.schedules import cosine_lr
 from rapdarts.runtime.seeding import epoch_seed
+from rapdarts.runtime.tracking import tracker_for
 from rapdarts.space.genotype import Genotype
 from rapdarts.storage.rundir import RunDirectory
 from rapdarts.train.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_KIND, build_network, load_state, read_checkpoint
@@ -89,6 +90,7 @@ class Trainer(ResumableRun):
         if self.config.threads is None:  # record the thread count used: results depend on it
             self.config = dataclasses.replace(self.config, threads=torch.get_num_threads())
         self.providers = list(providers)
+        self.tracker = tracker_for(self.config.tensorboard, run_dir.path, self.cluster.main)
         self.train_data, self.test_data = self._load_data()
         self.shape = self.train_data.shape
         self.cutout = config.cutout_pixels(self.shape.image_size)
@@ -222,6 +224,7 @@ class Trainer(ResumableRun):
                 row = self._run_epoch(bar)
                 self.metrics.append(row)
                 self.epoch += 1
+                self.tracker.row({key: value for key, value in row.items() if key != "epoch"}, self.epoch, "train/")
                 self._save(self.model)
                 bar.set_postfix(epoch=self.epoch, test_acc=f"{row['test_acc']:.3f}")
                 log.info("epoch %d/%d  lr %.4g  drop path %.3f  train acc %.3f loss %.3f  test acc %.3f loss %.3f  "

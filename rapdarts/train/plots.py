@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rapdarts.formatting import format_number
 from rapdarts.storage.plotting import pyplot, save_figure
 
 
@@ -36,11 +37,13 @@ def plot_learning_curve(metrics: list[dict[str, Any]], path: Path, title: str = 
     return save_figure(figure, path)
 
 
-def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, latency_label: str = "latency (ms)") -> Path:
+def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, latency_label: str = "latency (ms)",
+                    budgets: Mapping[str, float] | None = None, best: str | None = None, heading: str = "") -> Path:
     """Test error (%) against parameters and against latency; runs without a test error sit on the x axis.
 
     Each row has ``name``, ``error`` (fraction or ``None``), ``parameters`` and ``time`` (a latency, or ``None``);
     untrained (searched) runs are drawn as hollow markers under the axis, as in RAPDARTS Fig. 7.
+    ``budgets`` (by panel: ``parameters``, ``time``) are drawn as vertical lines; the row named ``best`` is starred.
     """
     plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
@@ -51,6 +54,9 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, latency_label: s
         untrained = [r for r in rows if r.get("error") is None and _finite(r.get(key))]
         for row in trained:
             axis.scatter(row[key] * scale, 100 * row["error"], color=colors[row["name"]], s=45, zorder=3)
+            if row["name"] == best:
+                axis.scatter(row[key] * scale, 100 * row["error"], marker="*", s=320, facecolors="none",
+                             edgecolors="black", zorder=4, label=f"best: {best}")
             axis.annotate(row["name"], (row[key] * scale, 100 * row["error"]), textcoords="offset points",
                           xytext=(5, 4), fontsize=8)
         low = min([100 * r["error"] for r in trained], default=0.0)
@@ -66,10 +72,17 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path, latency_label: s
             label += "\n(no value: " + ", ".join(missing) + ")"
         if untrained:
             axis.axhline(floor + 0.05 * max(high - low, 1.0), color="0.7", linestyle=":", linewidth=0.8)
+        if (budgets or {}).get(key) is not None:
+            axis.axvline(budgets[key] * scale, color="black", linestyle="--", linewidth=1,
+                         label=f"budget {format_number(budgets[key], 4)}")
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
         axis.margins(x=0.25)
         axis.set_xlim(left=0)
         axis.set(xlabel=label, ylabel="test top-1 error (%)", title=f"error vs {title}")
         axis.grid(alpha=0.3)
+    if heading:
+        figure.suptitle(heading)
     return save_figure(figure, path)
 
 
