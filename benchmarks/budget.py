@@ -14,19 +14,24 @@ over the budget-targeted searches and over the sweep's fixed-lambda searches.
 
 The latency series (``--cost latency``) profiles a calibrated latency table of the evaluation
 network on this machine, runs ``--seeds`` budget-targeted searches per budget (``--budget
-latency=B`` with that table, one at a time so that nothing else runs while the final network is
-timed), then times every final network again, independently, and reports where it measured
-against its budget: the target is ``[0.90 B, B]`` for every search. The params series reports the
-share of targeted searches whose final architecture lands in ``[0.97 B, B]``.
+latency@one=B`` with that table, one at a time so that nothing else runs while the final network
+is measured), then times every final network again, independently, with the same robust
+statistic, and reports where it measured against its budget (the target is ``[0.90 B, B]`` for
+every search) next to each search's own verdict (met, missed, undecided) and margin. With
+``--targets one,two`` every search meets three budgets at once: a 1-thread and a 2-thread table
+made here (``latency@one``, ``latency@two``) and parameters. The params series reports the share
+of targeted searches whose final architecture lands in ``[0.97 B, B]``.
 
     python benchmarks/budget.py                           # params: about 25 min on 2 cores (see RESULTS.md)
-    python benchmarks/budget.py --cost latency            # latency: about 25 min
+    python benchmarks/budget.py --cost latency            # latency: about 40 min
+    python benchmarks/budget.py --cost latency --targets one,two --fractions 0.5     # two targets at once
     python benchmarks/budget.py --seeds 1 --epochs 1 --cells 1,1,1 --train-subset 256 --no-write   # smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -52,7 +57,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--lambda-range", nargs=2, type=float, default=(1e-9, 1e-6))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cost", choices=("params", "latency"), default="params", help="the budgeted cost")
-    parser.add_argument("--table", help="latency series: an existing latency table of the evaluation network")
+    parser.add_argument("--targets", default="one", help="latency series: 'one' (a 1-thread table), or 'one,two' "
+                        "(1- and 2-thread tables, two latency budgets and a params budget in every search)")
     parser.add_argument("--out", help="keep the runs here (default: a temporary directory)")
     parser.add_argument("--no-write", action="store_true")
     return parser.parse_args()
@@ -95,7 +101,12 @@ def _error_summary(runs: list[list[dict]]) -> dict:
 
 
 def latency_series(args: argparse.Namespace) -> None:
-    """Budget-targeted searches under latency budgets, each final network timed again independently."""
+    """Budget-targeted searches under measured latency budgets, each final network re-timed independently.
+
+    ``--targets one`` (default): one latency budget, a 1-thread table made here. ``--targets one,two``: two
+    latency budgets at once (a 1-thread and a 2-thread table made here, instances ``latency@one`` and
+    ``latency@two``) and a params budget, every budget at the same fraction of its range.
+    """
     import torch
     from common import machine, report
 
@@ -108,6 +119,7 @@ def latency_series(args: argparse.Namespace) -> None:
     from rapdarts.ondevice import TimingSettings, cache_sizes
     from rapdarts.plugins.manager import discover_providers
     from rapdarts.search.config import profile_config
+    from rapdarts.space.genotype import Genotype
     from rapdarts.sweep.plan import dataset_shape
 
     started = time.perf_counter()
@@ -119,74 +131,73 @@ def latency_series(args: argparse.Namespace) -> None:
         overrides["train_subset"] = args.train_subset
     base = profile_config(args.profile).updated(overrides).validate()
     target = Pricing.from_settings(base.to_dict()).eval_target(dataset_shape(base))
-    table_path = Path(args.table) if args.table else root / "latency_table.json"
-    if not args.table:
-        make_table(target, table_path, TimingSettings(), progress=False)
-    table = LatencyTable.load(table_path)
-    options = {"latency.table": str(table_path)}
+    targets = args.targets.split(",")
+    tables, options = {}, {}
+    for name in targets:
+        path = root / f"table-{name}.json"
+        if not path.exists():
+            make_table(target, path, TimingSettings(intra_threads=2 if name == "two" else 1), progress=False)
+        tables[f"latency@{name}"] = LatencyTable.load(path)
+        options[f"latency@{name}.table"] = str(path)
     base = base.updated({"cost_options": options})
-    provider = discover_providers(options=options).get("latency")
-    floor, ceiling = cost_range(provider, base.primitives, base.max_skip_connects, target)
-    reference = search(base.updated({"costs": {"latency": 0.0}}), run_dir=root / "unconstrained",
+    providers = discover_providers(options=options)
+    budgeted = [*tables, *(["params"] if len(targets) > 1 else [])]
+    ranges = {name: cost_range(providers.get(name), base.primitives, base.max_skip_connects, target)
+              for name in budgeted}
+    reference = search(base.updated({"costs": {name: 0.0 for name in budgeted}}), run_dir=root / "unconstrained",
                        show_progress=False)
-    unconstrained = table.predict(reference.genotype, target)
+    free = {name: json.loads((reference.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["genotype_cost"][name]
+            for name in budgeted}
     fractions = [float(f) for f in args.fractions.split(",")]
-    budgets = [floor + f * (unconstrained - floor) for f in fractions]
     runs = []
-    for b, budget in enumerate(budgets):
+    for b, fraction in enumerate(fractions):
+        budgets = {name: ranges[name][0] + fraction * (free[name] - ranges[name][0]) for name in budgeted}
+        texts = {name: (f"{value:.6f}ms" if name in tables else f"{value:.0f}") for name, value in budgets.items()}
         for seed in range(args.seeds):
-            config = base.updated({"budgets": {"latency": f"{budget:.6f}ms"}, "seed": seed})
+            config = base.updated({"budgets": texts, "seed": seed})
             result = search(config, run_dir=root / f"budget{b}-seed{seed}", show_progress=False)
-            summary = json.loads((result.run_dir / "budgets.json").read_text())["budgets"]["latency"]
-            runs.append({"budget_index": b, "budget_ms": budget, "seed": seed, "genotype": result.genotype.to_dict(),
-                         "predicted_ms": summary["final"], "measured_in_search_ms": summary["measured"]})
-    # Every final network timed again, independently, after all searches: together, in interleaved rounds of
-    # fresh sessions (as validate-latency times networks), so that they share the machine's state.
-    # Done twice: how far two re-timings of the same networks disagree says how precise any verdict can be here.
-    # With the same sessions as the search's own measurement; the table's reference network, timed among them,
-    # says how far the machine has moved since the table was profiled.
-    import dataclasses
-
-    from rapdarts.latency.lookup import BUDGET_SESSIONS
-    from rapdarts.space.genotype import Genotype
-
-    settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, BUDGET_SESSIONS))
+            summary = json.loads((result.run_dir / "budgets.json").read_text())["budgets"]
+            runs.append({"budget_index": b, "fraction": fraction, "seed": seed, "budgets": budgets,
+                         "genotype": result.genotype.to_dict(),
+                         "verdicts": {n: summary[n].get("verdict", "met" if summary[n]["meets"] else "missed")
+                                      for n in budgeted},
+                         "meets": {n: summary[n]["meets"] for n in budgeted},
+                         "margin": {n: summary[n].get("margin") for n in tables},
+                         "noise": {n: summary[n].get("noise") for n in tables},
+                         "predicted": {n: summary[n]["final"] for n in budgeted},
+                         "measured_in_search": {n: summary[n]["measured"] for n in tables}})
+    # Every final network timed again, independently, after all searches, with the robust statistic and at least
+    # as many rounds as a budget's measurement: together in interleaved rounds, per table.
     finals = [(str(i), Genotype.from_dict(run["genotype"])) for i, run in enumerate(runs)]
-    reference = table.header["reference"]
-    finals.append(("reference", Genotype.from_dict(reference["genotype"])))
-    retimed = measure_networks(finals, target, settings)
-    again = measure_networks(finals, target, settings, seed=1)
-    drift = [timings["reference"].median_ms / reference["median_ms"] for timings in (retimed, again)]
-    for i, run in enumerate(runs):
-        run["retimed_ms"] = retimed[str(i)].median_ms
-        run["retimed_again_ms"] = again[str(i)].median_ms
-        run["share_of_budget"] = run["retimed_ms"] / run["budget_ms"]
-        run["in_band"] = 0.90 <= run["share_of_budget"] <= 1.0
-    per_budget = []
-    for b, (fraction, budget) in enumerate(zip(fractions, budgets)):
-        shares = [r["share_of_budget"] for r in runs if r["budget_index"] == b]
-        per_budget.append({"fraction": fraction, "budget_ms": budget, "retimed_shares": shares,
-                           "in_band": sum(0.90 <= x <= 1.0 for x in shares), "searches": len(shares)})
-    result = {"benchmark": "budget-latency", "machine": machine(torch.device("cpu")) + f"; caches {cache_sizes()}",
-              "table": table.describe_origin(), "calibration_held_out": (table.calibration or {}).get("held_out"),
-              "floor_ms": floor, "unconstrained_ms": unconstrained, "budgets": per_budget, "runs": runs,
-              "in_band": sum(r["in_band"] for r in runs), "searches": len(runs) + 1,
-              "retiming_disagreement_max": max(abs(r["retimed_again_ms"] / r["retimed_ms"] - 1) for r in runs),
-              "in_search_vs_retimed_max": max(abs(r["retimed_ms"] / r["measured_in_search_ms"] - 1) for r in runs
-                                              if r["measured_in_search_ms"]),
-              "reference_now_vs_profile": drift, "seconds": time.perf_counter() - started, "root": str(root)}
-    summary = "; ".join(f"B={entry['budget_ms']:.3f} ms: re-timed at " +
-                        ", ".join(f"{100 * x:.1f}%" for x in entry["retimed_shares"]) + " of B"
-                        for entry in per_budget)
-    in_search = sum(0.90 <= r["measured_in_search_ms"] / r["budget_ms"] <= 1.0
-                    for r in runs if r["measured_in_search_ms"])
-    summary += (f"; {result['in_band']}/{len(runs)} in [0.90 B, B] re-timed ({in_search}/{len(runs)} as measured at "
-                f"the end of the search); two re-timings of the same networks differ by up to "
-                f"{100 * result['retiming_disagreement_max']:.1f}%, re-timing and in-search by up to "
-                f"{100 * result['in_search_vs_retimed_max']:.1f}%; the table's reference network re-timed at "
-                f"{100 * drift[0]:.1f}% and {100 * drift[1]:.1f}% of its profile-time figure (floor {floor:.3f} ms, "
-                f"unconstrained "
-                f"{unconstrained:.3f} ms); {result['seconds'] / 60:.0f} min")
+    for name, table in tables.items():
+        settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, 10))
+        retimed = measure_networks(finals, target, settings, seed=7)
+        for i, run in enumerate(runs):
+            run.setdefault("retimed", {})[name] = retimed[str(i)].latency_ms
+            run.setdefault("share", {})[name] = retimed[str(i)].latency_ms / run["budgets"][name]
+    for run in runs:
+        run["in_band"] = {n: 0.90 <= share <= 1.0 for n, share in run["share"].items()}
+        if "params" in budgeted:
+            run["share"]["params"] = run["predicted"]["params"] / run["budgets"]["params"]
+            run["in_band"]["params"] = run["share"]["params"] <= 1.0
+    in_band = {name: sum(run["in_band"][name] for run in runs) for name in tables}
+    met = {name: sum(run["meets"][name] is True for run in runs) for name in budgeted}
+    undecided = {name: sum(run["meets"][name] is None for run in runs) for name in tables}
+    result = {"benchmark": "budget-latency", "targets": targets,
+              "machine": machine(torch.device("cpu")) + f"; caches {cache_sizes()}",
+              "tables": {name: table.describe_origin() for name, table in tables.items()},
+              "noise_floors": {name: table.header.get("noise_floor") for name, table in tables.items()},
+              "ranges": ranges, "unconstrained": free, "runs": runs, "in_band": in_band, "met": met,
+              "undecided": undecided, "searches": len(runs) + 1, "seconds": time.perf_counter() - started,
+              "root": str(root)}
+    summary = "; ".join(
+        f"{name}: re-timed in [0.90 B, B] {in_band[name]}/{len(runs)} (shares "
+        + ", ".join(f"{100 * run['share'][name]:.1f}%" for run in runs) + f"), verdicts met {met[name]}, undecided "
+        f"{undecided[name]}, margins " + ", ".join(f"{100 * run['margin'][name]:.1f}%" for run in runs)
+        for name in tables)
+    if "params" in budgeted:
+        summary += f"; params met {met['params']}/{len(runs)}"
+    summary += f"; {len(runs)} searches at fractions {args.fractions} of each range, {result['seconds'] / 60:.0f} min"
     report("budget", result, summary, write=not args.no_write)
 
 

@@ -50,9 +50,20 @@ def main() -> None:
                        "test_acc": train[-1]["test_acc"] if train else None}
     for name in ("search_step_fp32", "search_step_amp", "train_step_amp"):
         result[name] = {**_status(out, name), "result": _last_json(out / f"{name}.out")}
+    table = out / "cuda-table.json"
+    header = json.loads(table.read_text())["header"] if table.exists() else {}
+    result["profile_cuda"] = {**_status(out, "profile_cuda"), "provider": header.get("provider"),
+                              "held_out": (header.get("calibration") or {}).get("held_out"),
+                              "noise_floor": header.get("noise_floor")}
+    validation = out / "cuda-validation" / "validation.json"
+    report = json.loads(validation.read_text()) if validation.exists() else {}
+    result["validate_cuda"] = {**_status(out, "validate_cuda"), "agreement": report.get("agreement"),
+                               "noise_floor": report.get("noise_floor")}
     result["passed"] = all(result[k]["exit_status"] == 0 for k in
-                           ("search", "train", "search_step_fp32", "search_step_amp", "train_step_amp")) \
-        and result["search"]["genotype_valid"] and result["search"]["loss_fell"] and result["train"]["loss_fell"]
+                           ("search", "train", "search_step_fp32", "search_step_amp", "train_step_amp",
+                            "profile_cuda", "validate_cuda")) \
+        and result["search"]["genotype_valid"] and result["search"]["loss_fell"] and result["train"]["loss_fell"] \
+        and result["profile_cuda"]["provider"] == "CUDAExecutionProvider"
     print(json.dumps(result, indent=1))
 
 

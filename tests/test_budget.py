@@ -193,15 +193,6 @@ def test_repair_may_use_ops_pruned_before_the_last_stage():
     assert extension.repair["before"]["params"] > 1.4e6
 
 
-def _random_derivation(seed: int):
-    """Candidates with every op on every edge, random architecture probabilities and the genotype they derive."""
-    ops = primitives()
-    candidates = {cell: tuple(ops for _ in range(EDGES)) for cell in ("normal", "reduce")}
-    generator = torch.Generator().manual_seed(seed)
-    probs = {cell: torch.softmax(torch.randn(EDGES, len(ops), generator=generator), -1) for cell in candidates}
-    return candidates, probs, derive_genotype(candidates, probs)
-
-
 def test_the_search_lands_in_the_band_of_its_budget(budget_search):
     summary = json.loads((budget_search.run_dir / "budgets.json").read_text())["budgets"]["params"]
     assert 0.97 * BUDGET <= summary["final"] <= BUDGET and summary["judged_on"] == "predicted"

@@ -74,6 +74,18 @@ def test_the_header_records_the_calibration_and_its_held_out_figures(table_path)
     assert floor["network"] == "DARTS_V1" and len(floor["estimates_ms"]) >= 3 and floor["sd"] >= 0
 
 
+def test_the_calibration_is_fitted_without_its_held_out_networks(table_path):
+    """The stored scales are the fit of the ``fit`` networks alone: fitted with the held-out ones too they differ, so
+    the held-out figures judge networks the fit never saw."""
+    fitted = LatencyTable.load(table_path).calibration
+    rows = fitted["networks"]
+    fit = [row for row in rows if row["role"] == "fit"]
+    scales = ondevice.fit_scales([row["features"] for row in fit], [row["measured_ms"] for row in fit])
+    assert scales == pytest.approx(fitted["scales"]) and fitted["fitted_on"] == len(fit) < len(rows)
+    everything = ondevice.fit_scales([row["features"] for row in rows], [row["measured_ms"] for row in rows])
+    assert everything != pytest.approx(fitted["scales"])
+
+
 def test_the_latency_cost_is_the_calibrated_sum_of_the_table(table_path):
     """Every command prices a network the same way: the provider's op costs add up to LatencyLookup.predict."""
     table = LatencyTable.load(table_path)
