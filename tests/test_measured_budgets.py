@@ -186,3 +186,18 @@ def test_a_computed_budget_at_the_ceiling_keeps_the_searched_genotype():
     penalty.prepare(DIGITS)
     candidates, probs, genotype = _derivation(4)
     assert penalty.final_genotype(_Probabilities(probs), candidates, genotype) == genotype
+
+
+def test_a_window_the_loop_cannot_land_in_ends_under_it_not_at_the_cheapest():
+    """The machine runs 20% slower than predicted and the loop has one attempt: the repair's first network
+    measures over the window, so one more network is aimed under the window's lower edge by the measured
+    ratio. It meets the budget near its band and is kept (the cheapest network, 55% of it, would waste it)."""
+    measurer = ScriptedMeasurer(factor=1.2, noise=0.01)
+    final, penalty, _ = _end("2.5M", measurer, budget_measure_attempts=1)
+    first = penalty.repair["architectures"][0]
+    assert first["measured"]["params"] > 2.5e6
+    verdict = penalty.repair["verdicts"]["params"]
+    assert verdict["meets"] is True and not verdict["in_window"] and _chosen(penalty, final)["calls"] >= 2
+    assert genotype_costs(final, [measurer.params], penalty.target)["params"] > FLOOR
+    assert 0.8 * 2.5e6 <= verdict["measured"] <= verdict["window"][0]
+    assert "nearest under" in penalty.repair["note"]

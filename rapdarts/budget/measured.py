@@ -22,9 +22,11 @@ So the verdict carries a margin derived from the noise the run measured, not a c
 The loop repairs, measures, measures again a network that lands in the window (no verdict rests on
 one timing), pools every measurement of an architecture the repair proposes again, aims the
 prediction anew from what was measured, and stops at the first confirmed network in its window or
-after ``--budget-measure-attempts``; it then keeps the confirmed network nearest the window, and
-when none meets the budget, the cheapest architecture of the space. A budget the search space
-cannot reach (at or above the dearest architecture) keeps the searched genotype and only confirms it.
+after ``--budget-measure-attempts``; it then keeps the confirmed network nearest the window. When
+none meets the budget, one more network is aimed under the window by the largest measured/predicted
+ratio seen (kept, and said so, when it meets), and only then the cheapest architecture of the space.
+A budget the search space cannot reach (at or above the dearest architecture) keeps the searched
+genotype and only confirms it.
 """
 
 from __future__ import annotations
@@ -160,7 +162,9 @@ class MeasuredBudgets:
         Once two architectures measured so far bracket the window's middle, the aim is interpolated
         between the nearest pair and narrowed to half the window (measured/predicted differs from
         one architecture to the next, so one ratio can leave the repair alternating either side);
-        until then, the window is divided by the median measured/predicted ratio.
+        until then, the window's lower half is divided by a measured/predicted ratio: the median one,
+        or the largest one while every architecture measured so far is over the window (approaching
+        from above with the median ratio walks down by a percent at a time when the ratio wanders).
         """
         window = self.window(name, 2, architectures)[0]
         centre = (window.lower + window.upper) / 2
@@ -173,9 +177,15 @@ class MeasuredBudgets:
                 aim = p_low + (centre - m_low) * (p_high - p_low) / (m_high - m_low)
                 half = aim * (window.upper - window.lower) / centre / 4
                 return Band(aim - half, aim + half)
-        ratios = sorted(measured / predicted for predicted, measured in pairs)
-        ratio = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1:][:2]) / 2
-        return Band(window.lower / ratio, window.upper / ratio)
+        ratio = self._ratio(name, architectures, dearest=all(m > window.upper for _, m in pairs))
+        return Band(window.lower / ratio, centre / ratio)
+
+    def _ratio(self, name: str, architectures: Sequence[Architecture], dearest: bool) -> float:
+        """The median measured/predicted ratio of the architectures measured so far, or the largest one."""
+        ratios = sorted(self.pooled(a)[name] / a.predicted[name] for a in architectures)
+        if dearest:
+            return ratios[-1]
+        return ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1:][:2]) / 2
 
     # ----------------------------------------------------------------- the loop
     def repair(self, repaired: Repaired, costs_of: Callable[[Genotype], dict[str, float]], target: TargetNetwork,
@@ -242,15 +252,38 @@ class MeasuredBudgets:
                 self.measure(architecture, target)
         everyone = list(architectures.values())
         meeting = [a for a in everyone if a.confirmed and self.meets(a, everyone)]
+        if not meeting and everyone:
+            meeting = self._below_the_window(architectures, attempts, repaired, costs_of, target)
         if meeting:
             best = min(meeting, key=lambda a: (not self.in_window(a, everyone), self._distance(a, everyone)))
-            return self._ended(best, architectures, attempts, "")
+            return self._ended(best, architectures, attempts, "" if self.in_window(best, everyone) else
+                               "no architecture measured inside the window: the measurements did not follow the "
+                               "predictions closely enough; the confirmed architecture nearest under it is kept")
         # An aim below every architecture makes the repair return the cheapest one of the space.
         unreachable = {name: Band(0.0, 1e-9 * self.budgets[name].value) for name in self.measurers}
         cheapest, moves = repaired(unreachable)
         fresh = Architecture(cheapest, costs_of(cheapest), moves)
         architecture = architectures.setdefault(fresh.key(), fresh)
         return self._fallback(architecture, architectures, attempts, target)
+
+    def _below_the_window(self, architectures: dict[str, Architecture], attempts: list[dict[str, Any]],
+                          repaired: Repaired, costs_of: Callable[[Genotype], dict[str, float]],
+                          target: TargetNetwork) -> list[Architecture]:
+        """One more architecture, aimed under the window's lower edge divided by the largest measured/predicted
+        ratio seen, confirmed: when it meets every budget it is kept (a network near ``(1 - band) B`` serves the
+        user better than the cheapest of the space)."""
+        everyone = list(architectures.values())
+        aims = {name: Band(0.0, self.window(name, 2, everyone)[0].lower / self._ratio(name, everyone, dearest=True))
+                for name in self.measurers}
+        genotype, moves = repaired(aims)
+        architecture = Architecture(genotype, costs_of(genotype), moves)
+        architecture = architectures.setdefault(architecture.key(), architecture)
+        while architecture.calls < 2:
+            self.measure(architecture, target)
+        attempts.append({"genotype": genotype.to_dict(), "predicted": architecture.predicted,
+                         "measured": self.pooled(architecture), "calls": architecture.calls, "moves": moves})
+        everyone = list(architectures.values())
+        return [architecture] if self.meets(architecture, everyone) else []
 
     def _fallback(self, architecture: Architecture, architectures: dict[str, Architecture],
                   attempts: list[dict[str, Any]], target: TargetNetwork) -> tuple[Genotype, list[dict[str, Any]],
