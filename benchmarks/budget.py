@@ -60,6 +60,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--targets", default="one", help="latency series: 'one' (a 1-thread table), or 'one,two' "
                         "(1- and 2-thread tables, two latency budgets and a params budget in every search)")
     parser.add_argument("--out", help="keep the runs here (default: a temporary directory)")
+    parser.add_argument("--retime-only", action="store_true", help="latency series: no searches; re-time the final "
+                        "networks of the series kept under --out (when the machine disturbed a series' re-timing)")
     parser.add_argument("--no-write", action="store_true")
     return parser.parse_args()
 
@@ -110,7 +112,6 @@ def latency_series(args: argparse.Namespace) -> None:
     import torch
     from common import machine, report
 
-    from rapdarts.api import search
     from rapdarts.budget.floor import cost_range
     from rapdarts.costs.target import Pricing
     from rapdarts.latency.maker import make_table
@@ -144,34 +145,22 @@ def latency_series(args: argparse.Namespace) -> None:
     budgeted = [*tables, *(["params"] if len(targets) > 1 else [])]
     ranges = {name: cost_range(providers.get(name), base.primitives, base.max_skip_connects, target)
               for name in budgeted}
-    reference = search(base.updated({"costs": {name: 0.0 for name in budgeted}}), run_dir=root / "unconstrained",
-                       show_progress=False)
-    free = {name: json.loads((reference.run_dir / "metrics.jsonl").read_text().splitlines()[-1])["genotype_cost"][name]
-            for name in budgeted}
-    fractions = [float(f) for f in args.fractions.split(",")]
-    runs = []
-    for b, fraction in enumerate(fractions):
-        budgets = {name: ranges[name][0] + fraction * (free[name] - ranges[name][0]) for name in budgeted}
-        texts = {name: (f"{value:.6f}ms" if name in tables else f"{value:.0f}") for name, value in budgets.items()}
-        for seed in range(args.seeds):
-            config = base.updated({"budgets": texts, "seed": seed})
-            result = search(config, run_dir=root / f"budget{b}-seed{seed}", show_progress=False)
-            summary = json.loads((result.run_dir / "budgets.json").read_text())["budgets"]
-            runs.append({"budget_index": b, "fraction": fraction, "seed": seed, "budgets": budgets,
-                         "genotype": result.genotype.to_dict(),
-                         "verdicts": {n: summary[n].get("verdict", "met" if summary[n]["meets"] else "missed")
-                                      for n in budgeted},
-                         "meets": {n: summary[n]["meets"] for n in budgeted},
-                         "margin": {n: summary[n].get("margin") for n in tables},
-                         "noise": {n: summary[n].get("noise") for n in tables},
-                         "predicted": {n: summary[n]["final"] for n in budgeted},
-                         "measured_in_search": {n: summary[n]["measured"] for n in tables}})
+    if args.retime_only:
+        runs, free = _kept_runs(root, budgeted, tables, ranges)
+    else:
+        runs, free = _searched_runs(args, base, root, budgeted, tables, ranges)
     # Every final network timed again, independently, after all searches, with the robust statistic and at least
     # as many rounds as a budget's measurement: together in interleaved rounds, per table.
+    # The table's reference network is timed in the same rounds: its drift from the table says whether the machine
+    # ran slower at re-timing than when the table was made (a slow phase the searches' measurements did not see).
     finals = [(str(i), Genotype.from_dict(run["genotype"])) for i, run in enumerate(runs)]
+    drift = {}
     for name, table in tables.items():
         settings = dataclasses.replace(table.settings, sessions=max(table.settings.sessions, 10))
-        retimed = measure_networks(finals, target, settings, seed=7)
+        reference = table.header["reference"]
+        retimed = measure_networks([*finals, ("reference", Genotype.from_dict(reference["genotype"]))], target,
+                                   settings, seed=7)
+        drift[name] = retimed["reference"].latency_ms / reference["latency_ms"]
         for i, run in enumerate(runs):
             run.setdefault("retimed", {})[name] = retimed[str(i)].latency_ms
             run.setdefault("share", {})[name] = retimed[str(i)].latency_ms / run["budgets"][name]
@@ -188,17 +177,77 @@ def latency_series(args: argparse.Namespace) -> None:
               "tables": {name: table.describe_origin() for name, table in tables.items()},
               "noise_floors": {name: table.header.get("noise_floor") for name, table in tables.items()},
               "ranges": ranges, "unconstrained": free, "runs": runs, "in_band": in_band, "met": met,
+              "reference_drift": drift, "retime_only": args.retime_only,
               "undecided": undecided, "searches": len(runs) + 1, "seconds": time.perf_counter() - started,
               "root": str(root)}
     summary = "; ".join(
         f"{name}: re-timed in [0.90 B, B] {in_band[name]}/{len(runs)} (shares "
         + ", ".join(f"{100 * run['share'][name]:.1f}%" for run in runs) + f"), verdicts met {met[name]}, undecided "
         f"{undecided[name]}, margins " + ", ".join(f"{100 * run['margin'][name]:.1f}%" for run in runs)
+        + f", reference network re-timed at {drift[name]:.3f}x its table latency"
         for name in tables)
+    if args.retime_only:
+        summary = "re-timing only (searches kept from an earlier run); " + summary
     if "params" in budgeted:
         summary += f"; params met {met['params']}/{len(runs)}"
     summary += f"; {len(runs)} searches at fractions {args.fractions} of each range, {result['seconds'] / 60:.0f} min"
     report("budget", result, summary, write=not args.no_write)
+
+
+def _searched_runs(args: argparse.Namespace, base, root: Path, budgeted: list[str], tables: dict,
+                   ranges: dict) -> tuple[list[dict], dict[str, float]]:
+    """The unconstrained search and the budget-targeted searches of the latency series, as runs."""
+    from rapdarts.api import search
+
+    reference = search(base.updated({"costs": {name: 0.0 for name in budgeted}}), run_dir=root / "unconstrained",
+                       show_progress=False)
+    free = _unconstrained(reference.run_dir, budgeted)
+    fractions = [float(f) for f in args.fractions.split(",")]
+    runs = []
+    for b, fraction in enumerate(fractions):
+        budgets = {name: ranges[name][0] + fraction * (free[name] - ranges[name][0]) for name in budgeted}
+        texts = {name: (f"{value:.6f}ms" if name in tables else f"{value:.0f}") for name, value in budgets.items()}
+        for seed in range(args.seeds):
+            config = base.updated({"budgets": texts, "seed": seed})
+            result = search(config, run_dir=root / f"budget{b}-seed{seed}", show_progress=False)
+            runs.append(_run_record(result.run_dir, b, fraction, seed, budgets, budgeted, tables))
+    return runs, free
+
+
+def _run_record(run_dir: Path, b: int, fraction: float, seed: int, budgets: dict[str, float], budgeted: list[str],
+                tables: dict) -> dict:
+    """One search of the series as the benchmark reports it, read from its run directory."""
+    record = json.loads((run_dir / "budgets.json").read_text())
+    summary = record["budgets"]
+    return {"budget_index": b, "fraction": fraction, "seed": seed, "budgets": budgets,
+            "genotype": json.loads((run_dir / "genotype.json").read_text()),
+            "verdicts": {n: summary[n].get("verdict", "met" if summary[n]["meets"] else "missed") for n in budgeted},
+            "meets": {n: summary[n]["meets"] for n in budgeted},
+            "margin": {n: summary[n].get("margin") for n in tables},
+            "noise": {n: summary[n].get("noise") for n in tables},
+            "predicted": {n: summary[n]["final"] for n in budgeted},
+            "measured_in_search": {n: summary[n]["measured"] for n in tables},
+            "note": record.get("repair", {}).get("note")}
+
+
+def _unconstrained(run_dir: Path, budgeted: list[str]) -> dict[str, float]:
+    """The costs of the unconstrained search's final genotype (the top of every budget's fraction scale)."""
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    return {name: last["genotype_cost"][name] for name in budgeted}
+
+
+def _kept_runs(root: Path, budgeted: list[str], tables: dict, ranges: dict) -> tuple[list[dict], dict[str, float]]:
+    """The runs of a series kept under ``root`` (``--retime-only``), read back from their run directories."""
+    free = _unconstrained(root / "unconstrained", budgeted)
+    runs = []
+    for run_dir in sorted(root.glob("budget*-seed*")):
+        b, seed = (int(part) for part in run_dir.name.removeprefix("budget").split("-seed"))
+        summary = json.loads((run_dir / "budgets.json").read_text())["budgets"]
+        name = budgeted[0]
+        fraction = (summary[name]["budget"] - ranges[name][0]) / (free[name] - ranges[name][0])
+        runs.append(_run_record(run_dir, b, round(fraction, 3), seed, {n: summary[n]["budget"] for n in budgeted},
+                                budgeted, tables))
+    return runs, free
 
 
 def main() -> None:

@@ -12,7 +12,14 @@ candidate statistic is computed per group:
 * ``fastest_two_thirds``: the mean of the fastest two thirds of the session medians (LightNAS);
 * ``min_block``: the fastest block median (timeit reports the minimum);
 * ``q10_block`` / ``q25_block`` / ``q33_block``: low quantiles of all block medians of the group;
-* ``q25_session``: the first quartile of the session medians.
+* ``q25_session``: the first quartile of the session medians;
+* ``median_block``: the median of all block medians;
+* ``iqm_block``: the interquartile mean of all block medians (what rapdarts uses,
+  :func:`rapdarts.ondevice.statistic.latency_of`).
+
+``--slow-phases`` runs a load beside the measurement, as a shared machine's neighbours do: every core
+busy (or one) for 5-40 s, then idle for 10-60 s, repeated, so the statistics can be compared under
+slow phases as well as on a quiet machine.
 
 Repeatability is the relative difference between the estimates of consecutive groups of the same
 network (independent measurements): the share of pairs within 3% and 5%, the median and the
@@ -20,6 +27,7 @@ largest difference. Slow phases of a shared machine only ever add time, so stati
 fast side of the distribution should repeat best; this measures by how much, here.
 
     python benchmarks/stopwatch.py                      # 5 networks, 60 rounds of 3 blocks of 10 runs (~4 min)
+    python benchmarks/stopwatch.py --slow-phases        # the same, with a neighbour's slow phases beside it
     python benchmarks/stopwatch.py --rounds 24 --networks 2 --no-write      # a quick look
 """
 
@@ -37,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CANDIDATES = ("median_of_sessions", "mean_of_sessions", "fastest_two_thirds", "min_block", "q10_block", "q25_block",
-              "q33_block", "q25_session")
+              "q33_block", "q25_session", "median_block", "iqm_block")
 
 
 def estimate(name: str, sessions: list[list[float]]) -> float:
@@ -55,6 +63,12 @@ def estimate(name: str, sessions: list[list[float]]) -> float:
         return min(blocks)
     if name == "q25_session":
         return float(np.quantile(medians, 0.25))
+    if name == "median_block":
+        return float(np.median(blocks))
+    if name == "iqm_block":
+        from rapdarts.ondevice.statistic import interquartile_mean
+
+        return interquartile_mean(blocks)
     quantile = {"q10_block": 0.10, "q25_block": 0.25, "q33_block": 1 / 3}[name]
     return float(np.quantile(blocks, quantile))
 
@@ -96,6 +110,35 @@ def collect(args: argparse.Namespace) -> tuple[dict[str, list[list[float]]], flo
     return sessions, time.perf_counter() - started
 
 
+class SlowPhases:
+    """A neighbour, as on a shared machine: one or every core busy for 5-40 s, idle for 10-60 s, over and over (busy
+    processes started from a thread; :meth:`stop` ends them)."""
+
+    def __init__(self, seed: int = 0):
+        import subprocess
+        import threading
+
+        self._subprocess, self._rng = subprocess, random.Random(seed)
+        self._stopped = threading.Event()
+        self._running: list = []
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            busy, cores = self._rng.uniform(5, 40), self._rng.choice([1, 2])
+            spin = f"import time\nend = time.time() + {busy}\nwhile time.time() < end: pass"
+            self._running = [self._subprocess.Popen([sys.executable, "-c", spin]) for _ in range(cores)]
+            for process in self._running:
+                process.wait()
+            self._stopped.wait(self._rng.uniform(10, 60))
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for process in self._running:
+            process.kill()
+
+
 def repeatability(sessions: dict[str, list[list[float]]], group: int) -> dict[str, dict[str, float]]:
     """Per candidate: how far apart estimates from consecutive groups of ``group`` rounds are (all networks)."""
     result = {}
@@ -123,13 +166,19 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--block", type=int, default=10, help="runs per block")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slow-phases", action="store_true", help="run a neighbour's slow phases beside it")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     from common import report
 
     from rapdarts.ondevice.machine import device_name
 
-    sessions, seconds = collect(args)
+    neighbour = SlowPhases(args.seed) if args.slow_phases else None
+    try:
+        sessions, seconds = collect(args)
+    finally:
+        if neighbour is not None:
+            neighbour.stop()
     results = repeatability(sessions, args.group)
     best = min(CANDIDATES, key=lambda n: (-results[n]["within_3pct"], results[n]["median_difference"]))
     spread = {name: (max(statistics.median(s) for s in rounds) - min(statistics.median(s) for s in rounds))
@@ -139,7 +188,9 @@ def main() -> None:
               "most_repeatable": best, "sessions_ms": sessions}
     summary = "; ".join(f"{n}: {r['within_3pct']:.0%} of {r['pairs']} pairs within 3%, median diff "
                         f"{r['median_difference']:.1%}, max {r['max_difference']:.1%}" for n, r in results.items())
-    report("stopwatch", result, f"C={args.channels}/{args.cells} cells, {args.networks} networks, {args.rounds} rounds "
+    condition = "with slow phases beside it" if args.slow_phases else "no load beside it"
+    report("stopwatch", result, f"{condition}: C={args.channels}/{args.cells} cells, {args.networks} networks, "
+           f"{args.rounds} rounds "
            f"of {args.blocks}x{args.block} runs, estimates of {args.group} rounds ({seconds / 60:.1f} min); session "
            f"medians spread {min(spread.values()):.0%}-{max(spread.values()):.0%}; {summary}; most repeatable: {best}",
            write=not args.no_write)

@@ -298,7 +298,7 @@ def test_flagship_workflow_size_and_latency_together(tmp_path, table_path, capsy
     assert main(["cost", str(run), *SHAPE, "--cost", "params", "--cost", "latency",
                  "--cost-option", f"latency.table={table_path}", "--measure"]) == 0
     out = capsys.readouterr().out
-    assert "latency" in out and "measured" in out and "predicted" in out and "calibrated table" in out
+    assert "latency" in out and "measured" in out and "predicted" in out and "calibrated fp32 table" in out
 
 
 def test_a_latency_budget_through_the_cli_is_judged_on_the_measured_latency(tmp_path, table_path):

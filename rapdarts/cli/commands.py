@@ -6,9 +6,10 @@ import click
 
 from rapdarts.cli.cost_commands import cost_command, costs_command
 from rapdarts.cli.genotype_command import genotype_command, ops_command
-from rapdarts.cli.latency_commands import export_ops_command, profile_command, surrogate_group, validate_latency
+from rapdarts.cli.latency_commands import export_ops_command, profile_command, validate_latency
 from rapdarts.cli.search_command import search_command
 from rapdarts.cli.select_command import select_command
+from rapdarts.cli.surrogate_commands import surrogate_group
 from rapdarts.cli.sweep_command import sweep_command
 from rapdarts.cli.tables_command import tables_group
 from rapdarts.cli.training_commands import TRAINING_COMMANDS

@@ -1,4 +1,4 @@
-"""``rapdarts profile``, ``export-ops``, ``surrogate fit|evaluate`` and ``validate-latency``."""
+"""``rapdarts profile``, ``export-ops`` and ``validate-latency``."""
 
 from __future__ import annotations
 
@@ -137,58 +137,6 @@ def export_ops_command(directory: str, networks: int, seed: int, progress: bool,
     click.echo(f"exported {len(target_specs(target))} op models and {len(calibration_genotypes(networks, seed))}"
                f" calibration networks ({size:.0f} MB) to {path}; on the device run: python {path}/profile_ops.py "
                f"{path}")
-
-
-@click.group("surrogate")
-def surrogate_group() -> None:
-    """Fit and evaluate the scikit-learn latency surrogate."""
-
-
-@surrogate_group.command("fit")
-@click.argument("table")
-@click.option("--out", required=True, metavar="MODEL", callback=output_file, help="Model file to write (JSON).")
-@click.option("--kind", type=click.Choice(("powerlaw", "forest")), default="powerlaw", show_default=True)
-@click.option("--holdout", default=0.25, type=click.FloatRange(0, 1, max_open=True), show_default=True,
-              help="Share of entries held out to report the error "
-              "(the saved model is then fitted on all entries).")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-def surrogate_fit(table: str, out: str, kind: str, holdout: float, seed: int) -> None:
-    """Fit a surrogate on TABLE and report its held-out error by op type."""
-    from rapdarts.latency.surrogate import LatencySurrogate, evaluate, holdout_split
-
-    if not 0 <= holdout < 1:
-        raise RapdartsError(f"--holdout {holdout} must be in [0, 1) (0: no held-out report)")
-    latency_table = LatencyTable.load(table)
-    keys = list(latency_table.entries)
-    if 0 < holdout < 1:
-        train, held = holdout_split(keys, holdout, seed)
-        report = evaluate(LatencySurrogate.fit(latency_table, kind, train), latency_table, held)
-        _print_errors(f"held-out error ({len(held)} of {len(keys)} ops)", report)
-    LatencySurrogate.fit(latency_table, kind).save(out)
-    click.echo(f"surrogate ({kind}) fitted on {len(keys)} ops of {table}: {out}")
-
-
-@surrogate_group.command("evaluate")
-@click.argument("model")
-@click.option("--table", "table_path", required=True, help="Table of measured ops to test against (use one the "
-              "model was not fitted on: other widths or resolutions).")
-@click.option("--json", "json_out", metavar="FILE", callback=output_file, help="Also write the report as JSON.")
-def surrogate_evaluate(model: str, table_path: str, json_out: str | None) -> None:
-    """Error of MODEL on the ops of a table: RMSE, MAPE and share within +-10% by op type."""
-    from rapdarts.latency.surrogate import LatencySurrogate, evaluate, save_report
-
-    report = evaluate(LatencySurrogate.load(model), LatencyTable.load(table_path))
-    _print_errors(f"error on {table_path} ({report['unseen']} ops not in the training table)", report)
-    if json_out:
-        save_report(json_out, report)
-
-
-def _print_errors(title: str, report: dict) -> None:
-    click.echo(title)
-    click.echo(f"  {'op':18s} {'n':>4s} {'RMSE ms':>9s} {'MAPE':>7s} {'within 10%':>10s}")
-    for op, stats in [*report["by_op"].items(), ("overall", report["overall"])]:
-        click.echo(f"  {op:18s} {stats['n']:>4d} {stats['rmse_ms']:>9.4f} {stats['mape']:>7.1%} "
-                   f"{stats['within_10pct']:>10.0%}")
 
 
 @click.command("validate-latency")

@@ -1,224 +1,299 @@
-"""A scikit-learn surrogate that predicts op latency for specs never measured.
+"""A learned latency model of one device: op latency for shapes nobody measured, and whole networks from it.
 
-Features of an op spec: its op type (one-hot), channels, resolution, stride, kernel, dilation,
-batch, and three physical quantities: flops (fvcore, via the ``flops`` provider), parameters (the
-``params`` provider) and bytes moved (input + output activations + weights). The target is the
-log of the table's median time.
+It learns from a *sample*: a latency table whose entries span op types, channels, resolutions,
+strides and batch sizes (``rapdarts surrogate profile`` times a designed one,
+:mod:`.surrogate_sample`; any latency table works too). Per op type it fits the model kind that
+cross-validation prefers (:mod:`.surrogate_models`) on the features of :mod:`.surrogate_features`,
+predicting the logarithm of the op's latency statistic. Whole networks are priced like a table
+prices them, with per-op-group scales fitted on whole networks the profile timed
+(:mod:`.surrogate_networks`), so ``--cost surrogate`` prices any target network.
 
-Two model kinds:
-
-* ``powerlaw`` (default): ridge regression on log features with per-op-type slopes for log flops and
-  log bytes, i.e. ``latency = a_op * flops^b_op * bytes^c_op * ...``; it extrapolates to widths,
-  resolutions and batch sizes outside the training table, which tree models cannot.
-* ``forest``: a random forest on the same features; often better inside the measured range.
-
-Model files store the training data, not a pickle: loading refits the model (deterministic), so a
-file never breaks across scikit-learn versions; when the version differs from the one that saved
-it, loading warns and reports how much the refitted predictions moved (nn-Meter users' top
-complaint was pickled predictors failing across versions).
+Model files store the training data, the choice and the calibration, not a pickle: loading refits
+the models (deterministic), so a file never breaks across scikit-learn versions; when the version
+differs from the one that saved it, loading warns and reports how far the refitted predictions
+moved (nn-Meter users' top complaint was pickled predictors failing across versions). A model
+knows the device and timing settings its sample was measured with and refuses to be judged
+against, or asked for, other ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import math
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rapdarts.costs.cache import CostCache
-from rapdarts.costs.flops import VERSION as FLOPS_VERSION
-from rapdarts.costs.flops import op_flops
-from rapdarts.costs.params import VERSION as PARAMS_VERSION
-from rapdarts.costs.params import parameter_count
-from rapdarts.costs.spec import FIXED_OPS, OpSpec
+from rapdarts.costs.spec import OpSpec
+from rapdarts.costs.target import TargetNetwork
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.op_latency import op_cost, op_group
+from rapdarts.latency import surrogate_models as model_kinds
+from rapdarts.latency.op_latency import op_cost
+from rapdarts.latency.surrogate_design import cell_channels, largest_activation
+from rapdarts.latency.surrogate_features import FeatureMaker, feature_names
+from rapdarts.latency.surrogate_networks import calibrate, group_totals, predicted_entry
 from rapdarts.latency.table import LatencyTable
+from rapdarts.ondevice import predict as predict_groups
 from rapdarts.ondevice.calibration import entry_time
-from rapdarts.plugins.provider import CostProvider
-from rapdarts.space.ops import derivable, is_zero
+from rapdarts.space.genotype import Genotype
 from rapdarts.storage.atomic import atomic_write_json
 
 log = logging.getLogger("rapdarts")
-FORMAT = "rapdarts-latency-surrogate/1"
-KINDS = ("powerlaw", "forest")
-NUMERIC = ("log_flops", "log_bytes", "log_params", "log_pixels", "log_c_in", "log_c_out", "stride", "kernel",
-           "dilation", "log_batch")
+FORMAT = "rapdarts-latency-surrogate/2"
+KINDS = model_kinds.KINDS
+SETTING_KEYS = ("device", "provider", "intra_threads", "optimization", "precision", "dtype")
+"""What a measurement must share with the surrogate's sample to be compared with it or to be added to it (batch,
+width and resolution may differ: that is what the surrogate predicts)."""
 
 
-def op_types() -> list[str]:
-    return derivable() + list(FIXED_OPS)
+def check_same_settings(header: Mapping[str, Any], other: Mapping[str, Any], what: str) -> None:
+    """A one-line error naming the first timing setting in which ``other`` (described by ``what``) differs."""
+    for key in SETTING_KEYS:
+        mine, theirs = header.get(key, "fp32" if key == "precision" else None), \
+            other.get(key, "fp32" if key == "precision" else None)
+        if mine != theirs:
+            raise RapdartsError(f"{what} was measured with {key} {theirs!r}, but the surrogate was fitted on a "
+                                f"sample measured with {mine!r}; use measurements of the same device and settings")
 
 
-def feature_names() -> list[str]:
-    return list(NUMERIC) + [f"op={t}" for t in op_types()]
-
-
-class FeatureMaker:
-    """Turns op specs into feature rows (flops and params counted by rapdarts itself, cached on disk)."""
-
-    def __init__(self) -> None:
-        # Internal providers (never discovered), so the counts are cached on disk like any cost's.
-        self.flops = CostProvider("surrogate-feature-flops", "flops", "", op_flops, FLOPS_VERSION)
-        self.params = CostProvider("surrogate-feature-params", "parameters", "", parameter_count, PARAMS_VERSION)
-        self.cache = CostCache()
-
-    def numeric(self, spec: OpSpec) -> dict[str, float]:
-        itemsize = 2 if spec.dtype in ("float16", "bfloat16") else 8 if spec.dtype == "float64" else 4
-        params = self.cache.cost(self.params, spec)
-        flops = self.cache.cost(self.flops, spec)
-        out_h, out_w = spec.output_size
-        moved = (spec.batch * (spec.C_in * spec.height * spec.width + spec.C_out * out_h * out_w) + params) * itemsize
-        return {"log_flops": math.log1p(flops), "log_bytes": math.log1p(moved), "log_params": math.log1p(params),
-                "log_pixels": math.log(spec.height * spec.width), "log_c_in": math.log(spec.C_in),
-                "log_c_out": math.log(spec.C_out), "stride": float(spec.stride), "kernel": float(spec.kernel_size),
-                "dilation": float(spec.dilation), "log_batch": math.log(spec.batch)}
-
-    def rows(self, specs: Sequence[OpSpec]) -> np.ndarray:
-        types = op_types()
-        matrix = []
-        for spec in specs:
-            if spec.op not in types:
-                raise RapdartsError(f"the surrogate knows no op {spec.op!r}")
-            values = self.numeric(spec)
-            matrix.append([values[n] for n in NUMERIC] + [1.0 if spec.op == t else 0.0 for t in types])
-        self.cache.flush([self.flops, self.params])
-        return np.asarray(matrix, dtype=float)
-
-
-def _design(x: np.ndarray, kind: str) -> np.ndarray:
-    """For the power law: add per-op-type slopes of log flops and log bytes (interaction terms)."""
-    if kind != "powerlaw":
-        return x
-    one_hot = x[:, len(NUMERIC):]
-    flops, moved = x[:, [0]], x[:, [1]]
-    return np.hstack([x, one_hot * flops, one_hot * moved])
-
-
-def _make_model(kind: str):
-    if kind == "powerlaw":
-        from sklearn.linear_model import Ridge
-
-        return Ridge(alpha=1e-2)
-    if kind == "forest":
-        from sklearn.ensemble import RandomForestRegressor
-
-        return RandomForestRegressor(n_estimators=300, min_samples_leaf=1, random_state=0, n_jobs=1)
-    raise RapdartsError(f"unknown surrogate kind {kind!r}; choose {', '.join(KINDS)}")
+def sample_networks(table: LatencyTable) -> list[dict[str, Any]]:
+    """The whole networks a surrogate profile timed alongside the sample (none for a plain table)."""
+    return list((table.header.get("surrogate_sample") or {}).get("networks") or [])
 
 
 @dataclass
 class LatencySurrogate:
-    """A fitted model plus the table header it was trained on (device, overhead, settings)."""
+    """Fitted per-op-type models, what they were fitted on, the choice of kinds and the network calibration."""
 
-    kind: str
     header: dict[str, Any]
+    ops: list[str]
+    keys: list[str]
     x: np.ndarray
     y: np.ndarray
-    keys: list[str]
-    model: Any = None
+    """Log of each sample's latency statistic (ms, per-call overhead included, like a table entry)."""
+    kind: str = model_kinds.AUTO
+    selection: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
+    region: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """Per op type, the range of cell channels, resolution, batch and largest activation it was fitted on."""
+    sources: list[str] = field(default_factory=list)
+    models: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def fit(cls, table: LatencyTable, kind: str = "powerlaw", keys: Sequence[str] | None = None) -> LatencySurrogate:
-        keys = list(keys if keys is not None else table.entries)
-        if len(keys) < 5:
-            raise RapdartsError(f"latency table {table.path} has {len(keys)} entries; a surrogate needs at least 5")
-        specs = [OpSpec(**table.entries[k]["spec"]) for k in keys]
-        x = FeatureMaker().rows(specs)
-        y = np.log(np.maximum([entry_time(table.entries[k]) for k in keys], 1e-6))
-        surrogate = cls(kind, dict(table.header), x, y, keys)
+    def fit(cls, tables: LatencyTable | Sequence[LatencyTable], kind: str = model_kinds.AUTO,
+            keys: Sequence[str] | None = None, folds: int = 5, seed: int = 0,
+            networks: Sequence[Mapping[str, Any]] | None = None) -> LatencySurrogate:
+        """Fit on the entries (``keys``: a subset) of one or more tables of the same device and settings.
+
+        ``kind`` ``auto`` chooses per op type by ``folds``-fold cross-validation; the calibration is fitted on
+        ``networks`` (default: the networks the samples' profiles timed).
+        """
+        tables = [tables] if isinstance(tables, LatencyTable) else list(tables)
+        if kind != model_kinds.AUTO:
+            model_kinds.make_model(kind)  # an unknown kind is a one-line error before any work
+        header = dict(tables[0].header)
+        for table in tables[1:]:
+            check_same_settings(header, table.header, f"latency table {table.path}")
+        entries = {key: entry for table in tables for key, entry in table.entries.items()}
+        wanted = list(keys if keys is not None else entries)
+        if len(wanted) < 5:
+            raise RapdartsError(f"{', '.join(str(t.path) for t in tables)}: {len(wanted)} entries; a surrogate needs "
+                                "at least 5 (profile a sample: 'rapdarts surrogate profile')")
+        specs = [OpSpec(**entries[key]["spec"]) for key in wanted]
+        surrogate = cls(header, [spec.op for spec in specs], wanted, FeatureMaker().rows(specs),
+                        np.log(np.maximum([entry_time(entries[key]) for key in wanted], 1e-6)), kind,
+                        region=_region(specs), sources=[str(table.path) for table in tables])
+        if kind == model_kinds.AUTO:
+            surrogate.selection = model_kinds.select(surrogate.x, surrogate.y, surrogate.ops, folds=folds, seed=seed)
+        else:
+            counts = {op: surrogate.ops.count(op) for op in set(surrogate.ops)}
+            surrogate.selection = {"choice": {op: model_kinds.usable_kind(kind, n) for op, n in sorted(counts.items())},
+                                   "overall_kind": kind, "mode": "given"}
         surrogate._train()
+        timed = list(networks) if networks is not None else [n for t in tables for n in sample_networks(t)]
+        surrogate.calibration = calibrate(surrogate, timed) if timed else None
         return surrogate
 
     def _train(self) -> None:
-        self.model = _make_model(self.kind)
-        self.model.fit(_design(self.x, self.kind), self.y)
+        self.models = model_kinds.fit_per_op(self.x, self.y, self.ops, self.selection["choice"])
+
+    @property
+    def choice(self) -> dict[str, str]:
+        return dict(self.selection["choice"])
+
+    def _log_predict(self, x: np.ndarray, ops: Sequence[str]) -> np.ndarray:
+        predicted = np.empty(len(ops))
+        labels = np.asarray(ops)
+        for op in set(ops):
+            if op not in self.models:
+                raise RapdartsError(f"the surrogate was fitted without any {op!r} op (sources: "
+                                    f"{', '.join(self.sources) or '?'}); profile a sample that has it")
+            mask = labels == op
+            predicted[mask] = model_kinds.predict(self.models[op], x[mask])
+        return predicted
 
     def predict_specs(self, specs: Sequence[OpSpec], features: FeatureMaker | None = None) -> np.ndarray:
-        """Predicted median latency (ms, including the per-call overhead like a table entry)."""
+        """Predicted latency statistic of each op timed alone (ms, per-call overhead included, like a table entry).
+
+        Specs of the search network are priced as their evaluation-network op (the sample holds evaluation ops).
+        """
+        for spec in specs:
+            if spec.dtype != self.header.get("dtype", "float32"):
+                raise RapdartsError(f"the surrogate was fitted on {self.header.get('dtype')} ops, but "
+                                    f"{spec.describe()} is asked for; profile a sample of that dtype")
+        if not specs:
+            return np.zeros(0)
         x = (features or FeatureMaker()).rows(specs)
-        return np.exp(self.model.predict(_design(x, self.kind)))
+        return np.exp(self._log_predict(x, [spec.op for spec in specs]))
+
+    def predicted_entries(self, specs: Sequence[OpSpec]) -> dict[str, dict[str, Any]]:
+        """Table entries (by key) of ``specs`` with their predicted latencies."""
+        latencies = self.predict_specs(specs)
+        return {spec.key(): predicted_entry(spec, float(value)) for spec, value in zip(specs, latencies)}
+
+    @property
+    def cost_header(self) -> dict[str, Any]:
+        """What :func:`rapdarts.latency.op_latency.op_cost` needs: the overhead and the calibration."""
+        return {"overhead_ms": self.header.get("overhead_ms"), "calibration": self.calibration}
+
+    def op_cost(self, spec: OpSpec, latency_ms: float) -> float:
+        """The calibrated cost (ms) inside a network of an op whose predicted time alone is ``latency_ms``."""
+        return op_cost(self.cost_header, predicted_entry(spec, latency_ms))
+
+    def predict_network(self, genotype: Genotype, target: TargetNetwork, calibrated: bool = True) -> float:
+        """The latency (ms) of ``genotype``'s network at ``target``: what ``--cost surrogate`` adds up."""
+        scales = (self.calibration or {}).get("scales") if calibrated else None
+        return predict_groups(group_totals(self, genotype, target), scales)
+
+    def outside(self, spec: OpSpec) -> str | None:
+        """Why ``spec`` lies outside what the surrogate was fitted on (it then extrapolates), or ``None``."""
+        region = self.region.get(spec.op)
+        if region is None:
+            return f"no {spec.op} op was sampled"
+        values = _coordinates(spec)
+        for name, (low, high) in region.items():
+            if not low <= values[name] <= high:
+                return f"{spec.describe()}: {name} {values[name]:g} outside the sampled {low:g}-{high:g}"
+        return None
 
     def save(self, path: str | Path) -> Path:
         import sklearn
 
-        data = {"format": FORMAT, "kind": self.kind, "features": feature_names(),
-                "sklearn": sklearn.__version__, "table_header": self.header, "keys": self.keys,
+        data = {"format": FORMAT, "features": feature_names(), "sklearn": sklearn.__version__, "kind": self.kind,
+                "table_header": self.header, "sources": self.sources, "selection": self.selection,
+                "calibration": self.calibration, "region": self.region, "ops": self.ops, "keys": self.keys,
                 "x": self.x.tolist(), "y": self.y.tolist(),
-                "fitted_predictions": self.model.predict(_design(self.x, self.kind)).tolist()}
+                "fitted_predictions": self._log_predict(self.x, self.ops).tolist()}
         return atomic_write_json(path, data)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencySurrogate:
+        """Read a model file and refit its models; missing, corrupt or foreign files are one-line errors."""
         import sklearn
 
         path = Path(path)
+        data = _read(path)
         try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise RapdartsError(f"surrogate model {path} does not exist; create it with 'rapdarts surrogate fit TABLE "
-                                f"--out {path}'") from None
-        except ValueError as error:
+            surrogate = cls(data["table_header"], list(data["ops"]), list(data["keys"]), np.asarray(data["x"], float),
+                            np.asarray(data["y"], float), data["kind"], data["selection"], data["calibration"],
+                            data["region"], list(data["sources"]))
+            rows = len(surrogate.ops)
+            if surrogate.x.shape != (rows, len(feature_names())) or len(surrogate.y) != rows:
+                raise ValueError("training data of inconsistent shape")
+            surrogate._train()
+        except (KeyError, TypeError, ValueError) as error:
             raise RapdartsError(f"surrogate model {path} is corrupt ({error}); fit it again") from None
-        if data.get("format") != FORMAT:
-            raise RapdartsError(f"{path} is not a rapdarts latency surrogate")
-        if data.get("features") != feature_names():
-            raise RapdartsError(f"surrogate model {path} was made with other features; refit it with this version")
-        surrogate = cls(data["kind"], data["table_header"], np.asarray(data["x"]), np.asarray(data["y"]), data["keys"])
-        surrogate._train()
         if data["sklearn"] != sklearn.__version__:
-            moved = np.abs(surrogate.model.predict(_design(surrogate.x, surrogate.kind))
-                           - np.asarray(data["fitted_predictions"]))
+            moved = np.abs(surrogate._log_predict(surrogate.x, surrogate.ops) - np.asarray(data["fitted_predictions"]))
             log.warning("surrogate %s was saved with scikit-learn %s, this is %s: refitted from its stored training "
                         "data (predictions moved by up to %.2f%%)", path, data["sklearn"], sklearn.__version__,
                         100 * float(np.expm1(moved.max())) if len(moved) else 0.0)
         return surrogate
 
+    def describe(self) -> str:
+        """One line: what the surrogate was fitted on and with which kinds."""
+        kinds = sorted(set(self.choice.values()))
+        h = self.header
+        return (f"{len(self.ops)} samples of {len(set(self.ops))} op types measured on {h.get('device')} "
+                f"({h.get('provider')}, {h.get('intra_threads')} thread(s), optimisation {h.get('optimization')}); "
+                f"models: {self.selection.get('mode', '?')} ({', '.join(kinds)}); "
+                + ("calibrated on %d whole networks" % self.calibration["fitted_on"] if self.calibration
+                   else "uncalibrated (sums of ops timed alone)"))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RapdartsError(f"surrogate model {path} does not exist; create it with 'rapdarts surrogate fit SAMPLE "
+                            f"--out {path}'") from None
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise RapdartsError(f"surrogate model {path} is corrupt ({error}); fit it again") from None
+    if not isinstance(data, dict) or not str(data.get("format", "")).startswith("rapdarts-latency-surrogate/"):
+        raise RapdartsError(f"{path} is not a rapdarts latency surrogate")
+    if data["format"] != FORMAT or data.get("features") != feature_names():
+        raise RapdartsError(f"surrogate model {path} was made by another rapdarts version; fit it again with "
+                            "'rapdarts surrogate fit'")
+    return data
+
+
+def model_version(path: str | Path) -> str:
+    """A short digest of a model file (a provider's version: it changes when the file does)."""
+    try:
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "missing"
+
+
+def _coordinates(spec: OpSpec) -> dict[str, float]:
+    return {"channels": cell_channels(spec), "resolution": max(spec.height, spec.width), "batch": spec.batch,
+            "activation": largest_activation(spec)}
+
+
+def _region(specs: Sequence[OpSpec]) -> dict[str, dict[str, list[float]]]:
+    region: dict[str, dict[str, list[float]]] = {}
+    for spec in specs:
+        bounds = region.setdefault(spec.op, {})
+        for name, value in _coordinates(spec).items():
+            low, high = bounds.get(name, [value, value])
+            bounds[name] = [min(low, value), max(high, value)]
+    return region
+
 
 def error_report(predicted: np.ndarray, measured: np.ndarray, ops: Sequence[str]) -> dict[str, Any]:
-    """RMSE (ms), MAPE and share within +-10%, overall and per op type."""
+    """RMSE (ms), mean absolute percentage error and the shares within ±5% and ±10%, overall and per op type."""
     def stats(p: np.ndarray, m: np.ndarray) -> dict[str, float]:
         relative = np.abs(p - m) / m
         return {"n": int(len(m)), "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))), "mape": float(relative.mean()),
-                "within_10pct": float((relative <= 0.10).mean())}
+                "within_5pct": float((relative <= 0.05).mean()), "within_10pct": float((relative <= 0.10).mean())}
 
     ops = np.asarray(ops)
-    report = {"overall": stats(predicted, measured), "by_op": {}}
+    report: dict[str, Any] = {"overall": stats(predicted, measured), "by_op": {}}
     for op in sorted(set(ops.tolist())):
         mask = ops == op
         report["by_op"][op] = stats(predicted[mask], measured[mask])
     return report
 
 
-def evaluate(surrogate: LatencySurrogate, table: LatencyTable, keys: Sequence[str] | None = None) -> dict[str, Any]:
-    """Error of the surrogate on a table's entries (specs it did not train on, for a fair test)."""
-    _check_same_settings(surrogate, table)
-    keys = list(keys if keys is not None else table.entries)
+def evaluate(surrogate: LatencySurrogate, table: LatencyTable, keys: Sequence[str] | None = None,
+             unseen_only: bool = False) -> dict[str, Any]:
+    """Error of the surrogate on a table's entries (a table of the same device and settings; ``unseen_only``: only
+    the shapes the surrogate was not fitted on)."""
+    check_same_settings(surrogate.header, table.header, f"latency table {table.path}")
+    trained = set(surrogate.keys)
+    keys = [k for k in (keys if keys is not None else table.entries) if not (unseen_only and k in trained)]
+    if not keys:
+        raise RapdartsError(f"latency table {table.path} has no entries to evaluate the surrogate on")
     specs = [OpSpec(**table.entries[k]["spec"]) for k in keys]
     measured = np.asarray([entry_time(table.entries[k]) for k in keys])
-    predicted = surrogate.predict_specs(specs)
-    report = error_report(predicted, measured, [s.op for s in specs])
-    report["unseen"] = int(sum(k not in set(surrogate.keys) for k in keys))
+    report = error_report(surrogate.predict_specs(specs), measured, [s.op for s in specs])
+    report["unseen"] = int(sum(k not in trained for k in keys))
+    report["outside_sample"] = int(sum(surrogate.outside(spec) is not None for spec in specs))
     return report
-
-
-SURROGATE_KEYS = ("device", "provider", "intra_threads", "optimization", "dtype")
-"""Header fields a test table must share with the surrogate's training table (batch may differ: the surrogate
-extrapolates it)."""
-
-
-def _check_same_settings(surrogate: LatencySurrogate, table: LatencyTable) -> None:
-    for key in SURROGATE_KEYS:
-        if table.header.get(key) != surrogate.header.get(key):
-            raise RapdartsError(f"latency table {table.path} was measured with {key} {table.header.get(key)!r}, but "
-                                f"the surrogate was fitted on a table measured with {surrogate.header.get(key)!r}; "
-                                "evaluate it on a table of the same device and settings")
 
 
 def holdout_split(keys: Sequence[str], share: float, seed: int) -> tuple[list[str], list[str]]:
@@ -230,37 +305,3 @@ def holdout_split(keys: Sequence[str], share: float, seed: int) -> tuple[list[st
 
 def save_report(path: str | Path, report: dict[str, Any]) -> None:
     atomic_write_json(path, report)
-
-
-class SurrogateCost:
-    """Op latency predicted by the surrogate model file ``path`` (loaded on first use)."""
-
-    def __init__(self, path: str | None, option: str):
-        self.path = path
-        self.option = option
-        self._model = None
-        self._features = None
-        self._lock = threading.Lock()
-
-    def cost(self, spec: OpSpec) -> float:
-        if is_zero(spec.op):
-            return 0.0
-        if not self.path:
-            raise RapdartsError(f"the surrogate cost needs a model: --cost-option {self.option}=FILE (make one with "
-                                "'rapdarts surrogate fit TABLE --out FILE')")
-        with self._lock:
-            if self._model is None:
-                self._model = LatencySurrogate.load(self.path)
-                self._features = FeatureMaker()
-            median = float(self._model.predict_specs([spec], self._features)[0])
-        entry = {"spec": spec.to_dict(), "group": op_group(spec), "latency_ms": median, "on_demand": True}
-        return op_cost(self._model.header, entry)  # a shape nobody measured: the table's calibration does not apply
-
-
-def surrogate_provider(name: str, options: Mapping[str, str], order: int = 100) -> CostProvider:
-    """A latency cost called ``name``, predicted by the surrogate model of its ``NAME.model`` option."""
-    option = f"{name}.model"
-    surrogate = SurrogateCost(options.get(option), option)
-    return CostProvider(name, "ms", "latency predicted by a scikit-learn model fitted on a latency table",
-                        surrogate.cost, version=str(surrogate.path), cacheable=False, quantity="latency",
-                        required_options=(option,), order=order)

@@ -1,0 +1,168 @@
+"""Whole networks from the latency surrogate: the calibration networks a profile times, the calibration, judging.
+
+A network is priced like a table prices it (:mod:`rapdarts.latency.op_latency`): every op at its
+shape, here predicted by the surrogate instead of looked up, the per-call overhead counted once
+(with the stem), each op scaled by its group's calibration factor. The factors are fitted by
+:func:`rapdarts.ondevice.fit_scales` on whole networks that ``rapdarts surrogate profile`` times
+in the same rounds as the sample: random and single-op genotypes at :data:`CALIBRATION_SHAPES`
+(two widths, two batch sizes), so one scale per op group has to hold across sizes. Because the
+calibration is a factor per op group, the cost of one op is still a pure function of its spec,
+which is what a search's ``CostProvider.cost(spec)`` needs: any width, resolution or batch is
+priced the same way, including ones nobody profiled. :func:`judge_networks` times fresh random
+genotypes at a shape of the user's choosing and compares.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from rapdarts import ondevice
+from rapdarts.costs.spec import OpSpec
+from rapdarts.costs.target import TargetNetwork
+from rapdarts.data import DataShape
+from rapdarts.errors import RapdartsError
+from rapdarts.latency.networks import measure_networks
+from rapdarts.latency.op_latency import network_ops, op_group
+from rapdarts.space.genotype import Genotype, single_op_genotype, varied_genotype
+from rapdarts.space.ops import derivable
+
+CALIBRATION_SHAPES = ((16, 1), (36, 1), (16, 4), (36, 4))
+"""``(init channels, batch)`` of the whole networks a profile times (CIFAR input, 20 cells)."""
+SINGLE_OP_BATCHES = (1,)
+"""Batch sizes at which the single-op networks (every edge one op type) are timed: they pin each group's scale."""
+DEFAULT_VARIED = 4
+"""Random genotypes per calibration shape (every third one overall is held out to judge the fit)."""
+HELD_OUT_EVERY = 3
+JUDGE_SESSIONS = 8
+"""Fresh sessions per network, at the least, when networks are timed to judge the surrogate."""
+
+
+class Predictor(Protocol):
+    """What pricing a network needs of a surrogate (:class:`rapdarts.latency.surrogate.LatencySurrogate`)."""
+
+    header: dict[str, Any]
+
+    def predicted_entries(self, specs: Sequence[OpSpec]) -> dict[str, dict[str, Any]]:
+        ...
+
+
+def calibration_plan(varied: int = DEFAULT_VARIED, seed: int = 0, shape: DataShape | None = None
+                     ) -> list[dict[str, Any]]:
+    """The networks a profile times: ``{"name", "role", "target", "genotype"}`` records (JSON-ready)."""
+    if varied <= 0:
+        return []
+    shape = shape or DataShape()
+    rng = random.Random(seed)
+    plan, index = [], 0
+    for channels, batch in CALIBRATION_SHAPES:
+        target = TargetNetwork(shape, channels, batch=batch).to_dict()
+        if batch in SINGLE_OP_BATCHES:
+            plan += [{"name": f"C{channels}-b{batch}-only-{op}", "role": "fit", "target": target,
+                      "genotype": single_op_genotype(op).to_dict()} for op in derivable()]
+        for _ in range(varied):
+            role = "held_out" if index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "fit"
+            plan.append({"name": f"C{channels}-b{batch}-random-{index}", "role": role, "target": target,
+                         "genotype": varied_genotype(rng, index).to_dict()})
+            index += 1
+    return plan
+
+
+def target_of(record: Mapping[str, Any]) -> TargetNetwork:
+    return TargetNetwork.from_dict(record["target"])
+
+
+def genotype_of(record: Mapping[str, Any]) -> Genotype:
+    return Genotype.from_dict(record["genotype"], f"calibration network {record.get('name', '?')}")
+
+
+def group_totals(surrogate: Predictor, genotype: Genotype, target: TargetNetwork) -> dict[str, float]:
+    """The network's predicted latency per op group, uncalibrated (overhead once, with the stem)."""
+    specs = {spec.key(): spec for spec in target.genotype_specs(genotype)}
+    ops = network_ops(target, genotype)
+    entries = surrogate.predicted_entries([specs[key] for key in ops])
+    return ondevice.network_features(ops, entries, surrogate.header.get("overhead_ms"))
+
+
+def calibrate(surrogate: Predictor, networks: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Per-group scales fitted on the ``fit`` networks (measured ``latency_ms``), judged on the ``held_out`` ones;
+    ``None`` with too few timed networks (the surrogate is then used uncalibrated)."""
+    rows = []
+    for record in networks:
+        if not record.get("blocks_ms"):
+            continue
+        features = group_totals(surrogate, genotype_of(record), target_of(record))
+        rows.append({"name": record["name"], "role": record["role"], "target": record["target"],
+                     "genotype": record["genotype"], "measured_ms": float(record["latency_ms"]),
+                     "noisy": bool(record.get("noisy")), "features": features,
+                     "predicted_ms": ondevice.predict(features, None)})
+    fit = [row for row in rows if row["role"] == "fit"]
+    held = [row for row in rows if row["role"] == "held_out"]
+    if len(fit) < ondevice.MIN_FIT or len(held) < ondevice.MIN_HELD_OUT:
+        return None
+    scales = ondevice.fit_scales([row["features"] for row in fit], [row["measured_ms"] for row in fit])
+    for row in rows:
+        row["calibrated_ms"] = ondevice.predict(row["features"], scales)
+    return {"method": "per-group scales, non-negative least squares on relative errors, shrunk towards 1",
+            "scales": scales, "fitted_on": len(fit),
+            "held_out": _agreement(held, "calibrated_ms"), "held_out_uncalibrated": _agreement(held, "predicted_ms"),
+            "networks": rows}
+
+
+def _agreement(rows: Sequence[Mapping[str, Any]], key: str) -> dict[str, float]:
+    return ondevice.agreement([row[key] for row in rows], [row["measured_ms"] for row in rows])
+
+
+def _key(genotype: Genotype) -> str:
+    return json.dumps(genotype.to_dict(), sort_keys=True)
+
+
+def fresh_genotypes(count: int, seed: int, seen: Sequence[Mapping[str, Any]] = ()) -> list[tuple[str, Genotype]]:
+    """``count`` random genotypes (:func:`varied_genotype`, half uniform, half skewed) that none of the records
+    ``seen`` (a calibration's networks) contains."""
+    skip = {json.dumps(record["genotype"], sort_keys=True) for record in seen}
+    rng = random.Random(seed)
+    chosen, index = [], 0
+    while len(chosen) < count:
+        genotype = varied_genotype(rng, index)
+        if _key(genotype) not in skip:
+            chosen.append((f"random-{index}", genotype))
+        index += 1
+    return chosen
+
+
+def judge_networks(surrogate: Any, target: TargetNetwork, count: int, seed: int = 1,
+                   settings: ondevice.TimingSettings | None = None) -> dict[str, Any]:
+    """Time ``count`` fresh random genotypes whole at ``target``'s shape and batch, with the surrogate's timing
+    settings, and compare them with what the surrogate prices them at (calibrated and uncalibrated)."""
+    if not ondevice.measured_here(surrogate.header):
+        raise RapdartsError(f"the surrogate's sample was timed on {surrogate.header.get('device')} with "
+                            f"{surrogate.header.get('provider')}: networks cannot be timed here the same way; judge "
+                            "it on that device")
+    base = ondevice.TimingSettings.from_dict(surrogate.header)
+    settings = settings or replace(base, sessions=max(base.sessions, JUDGE_SESSIONS))
+    for key in ("provider", "intra_threads", "inter_threads", "optimization", "precision"):
+        if getattr(settings, key) != getattr(base, key):
+            raise RapdartsError(f"networks must be timed with the surrogate's {key} ({getattr(base, key)!r}), not "
+                                f"{getattr(settings, key)!r}")
+    calibration = surrogate.calibration or {}
+    chosen = fresh_genotypes(count, seed, calibration.get("networks", ()))
+    timings = measure_networks(chosen, target, settings, seed)
+    rows = []
+    for name, genotype in chosen:
+        totals = group_totals(surrogate, genotype, target)
+        rows.append({"name": name, "genotype": genotype.to_dict(), "measured_ms": timings[name].latency_ms,
+                     "noisy": timings[name].noisy, "spread": timings[name].spread,
+                     "predicted_ms": ondevice.predict(totals, calibration.get("scales")),
+                     "uncalibrated_ms": ondevice.predict(totals, None)})
+    return {"target": target.to_dict(), "settings": settings.to_dict(), "rows": rows,
+            "agreement": _agreement(rows, "predicted_ms"),
+            "agreement_uncalibrated": _agreement(rows, "uncalibrated_ms")}
+
+
+def predicted_entry(spec: OpSpec, latency_ms: float) -> dict[str, Any]:
+    """A table entry for a predicted op (calibrated like a profiled one: the scales apply to every shape)."""
+    return {"spec": spec.to_dict(), "group": op_group(spec), "latency_ms": latency_ms}
