@@ -227,7 +227,7 @@ def _run_record(run_dir: Path, b: int, fraction: float, seed: int, budgets: dict
             "noise": {n: summary[n].get("noise") for n in tables},
             "predicted": {n: summary[n]["final"] for n in budgeted},
             "measured_in_search": {n: summary[n]["measured"] for n in tables},
-            "note": record.get("repair", {}).get("note")}
+            "note": (record.get("repair") or {}).get("note")}
 
 
 def _unconstrained(run_dir: Path, budgeted: list[str]) -> dict[str, float]:

@@ -21,7 +21,9 @@ from rapdarts.latency.surrogate_cost import surrogate_provider
 from rapdarts.latency.surrogate_design import Design, DesignRanges, largest_activation, neighbours
 from rapdarts.latency.surrogate_features import op_types
 from rapdarts.latency.surrogate_networks import (
+    applied_scales,
     calibrate,
+    calibration_helps,
     calibration_plan,
     group_totals,
     judge_networks,
@@ -195,10 +197,28 @@ def test_the_calibration_recovers_per_group_scales_across_widths_and_batches():
         records.append({**record, "blocks_ms": [[measured]], "latency_ms": measured})
     fitted = calibrate(predictor, records)
     held, plain = fitted["held_out"], fitted["held_out_uncalibrated"]
+    residuals = fitted["residual_by_shape"].values()
+    assert fitted["applied"] and max(residuals) - min(residuals) < 0.01
     assert held["within_5pct"] == 1.0 and held["mean_abs_error"] < plain["mean_abs_error"] / 3
     for group, scale in truth.items():  # fit_scales shrinks towards 1 (the ops are right), so: towards the truth
         assert abs(fitted["scales"][group] - scale) <= abs(1 - scale) + 0.02, group
         assert (fitted["scales"][group] - 1) * (scale - 1) >= 0, group
+
+
+def test_a_calibration_that_predicts_held_out_networks_worse_than_the_op_sums_is_not_applied():
+    """Op sums off by a factor that changes with width: one scale per group cannot hold, and is not used."""
+    predictor = LawPredictor()
+    records = []
+    for record in calibration_plan(varied=4, seed=0, shape=DataShape(10, 1, (8, 8))):
+        target = TargetNetwork.from_dict(record["target"])
+        plain = sum(group_totals(predictor, Genotype.from_dict(record["genotype"], "test"), target).values())
+        factor = {16: 0.75, 36: 1.02}[target.init_channels] * (1.04 if record["role"] == "held_out" else 1.0)
+        records.append({**record, "blocks_ms": [[plain * factor]], "latency_ms": plain * factor})
+    fitted = calibrate(predictor, records)
+    assert not calibration_helps(fitted["held_out"], fitted["held_out_uncalibrated"], fitted["residual_by_shape"])
+    assert fitted["residual_by_shape"]["C16-b1"] < fitted["residual_by_shape"]["C36-b1"] - 0.1
+    assert fitted["applied"] is False and fitted["scales"] == {} and fitted["fitted_scales"]
+    assert applied_scales(fitted) is None and applied_scales(None) is None
 
 
 def test_a_search_prices_a_network_as_the_sum_of_its_op_costs(law_surrogate, tmp_path):

@@ -227,6 +227,11 @@ def _describe_calibration(fitted: dict | None) -> str:
     if not fitted:
         return "uncalibrated: no whole networks were timed with the sample (sums of ops timed alone)"
     held, plain = fitted["held_out"], fitted["held_out_uncalibrated"]
+    if not fitted.get("applied", True):
+        return (f"calibration not applied: the scales fitted on {fitted['fitted_on']} whole networks put "
+                f"{held['within_10pct']:.0%} of {held['n']} held-out networks within 10% (mean |error| "
+                f"{held['mean_abs_error']:.1%}), the sums of ops {plain['within_10pct']:.0%} (mean |error| "
+                f"{plain['mean_abs_error']:.1%}); networks are priced as sums of ops")
     return (f"calibrated on {fitted['fitted_on']} whole networks; on {held['n']} held-out networks "
             f"{held['within_5pct']:.0%} within 5%, {held['within_10pct']:.0%} within 10%, mean |error| "
             f"{held['mean_abs_error']:.1%} (uncalibrated: {plain['within_10pct']:.0%} within 10%, mean error "

@@ -35,7 +35,7 @@ from rapdarts.latency import surrogate_models as model_kinds
 from rapdarts.latency.op_latency import op_cost
 from rapdarts.latency.surrogate_design import cell_channels, largest_activation
 from rapdarts.latency.surrogate_features import FeatureMaker, feature_names
-from rapdarts.latency.surrogate_networks import calibrate, group_totals, predicted_entry
+from rapdarts.latency.surrogate_networks import applied_scales, calibrate, group_totals, predicted_entry
 from rapdarts.latency.table import LatencyTable
 from rapdarts.ondevice import predict as predict_groups
 from rapdarts.ondevice.calibration import entry_time
@@ -166,7 +166,7 @@ class LatencySurrogate:
 
     def predict_network(self, genotype: Genotype, target: TargetNetwork, calibrated: bool = True) -> float:
         """The latency (ms) of ``genotype``'s network at ``target``: what ``--cost surrogate`` adds up."""
-        scales = (self.calibration or {}).get("scales") if calibrated else None
+        scales = applied_scales(self.calibration) if calibrated else None
         return predict_groups(group_totals(self, genotype, target), scales)
 
     def outside(self, spec: OpSpec) -> str | None:
@@ -221,8 +221,15 @@ class LatencySurrogate:
         return (f"{len(self.ops)} samples of {len(set(self.ops))} op types measured on {h.get('device')} "
                 f"({h.get('provider')}, {h.get('intra_threads')} thread(s), optimisation {h.get('optimization')}); "
                 f"models: {self.selection.get('mode', '?')} ({', '.join(kinds)}); "
-                + ("calibrated on %d whole networks" % self.calibration["fitted_on"] if self.calibration
-                   else "uncalibrated (sums of ops timed alone)"))
+                + self._calibration_state())
+
+    def _calibration_state(self) -> str:
+        if not self.calibration:
+            return "uncalibrated (sums of ops timed alone)"
+        if not applied_scales(self.calibration):
+            return (f"uncalibrated: the scales fitted on {self.calibration['fitted_on']} whole networks predicted the "
+                    "held-out ones worse than the sums of ops, so they are not applied")
+        return f"calibrated on {self.calibration['fitted_on']} whole networks"
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from rapdarts.latency.lookup import SETTING_OPTIONS
 from rapdarts.latency.maker import target_specs
 from rapdarts.latency.surrogate import LatencySurrogate, model_version
 from rapdarts.latency.surrogate_features import FeatureMaker
+from rapdarts.latency.surrogate_networks import applied_scales
 from rapdarts.plugins.provider import CostProvider
 from rapdarts.space.ops import is_zero
 
@@ -81,6 +82,9 @@ class SurrogateCost:
         if not model.calibration:
             notes.append(f"surrogate model {self.path} is uncalibrated (sums of ops timed alone, no whole networks "
                          "were timed with its sample)")
+        elif not applied_scales(model.calibration):
+            notes.append(f"surrogate model {self.path} prices networks as sums of ops timed alone: its calibration "
+                         "predicted the held-out networks worse than those sums and is not applied")
         outside = next((why for spec in target_specs(target) if (why := model.outside(spec))), None)
         if outside:
             notes.append(f"the {target.describe()} has ops outside the sample it was fitted on ({outside}): "
