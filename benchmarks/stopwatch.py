@@ -11,11 +11,11 @@ candidate statistic is computed per group:
 * ``mean_of_sessions``: their mean (what pyperf reports, with its sd);
 * ``fastest_two_thirds``: the mean of the fastest two thirds of the session medians (LightNAS);
 * ``min_block``: the fastest block median (timeit reports the minimum);
-* ``q10_block`` / ``q25_block`` / ``q33_block``: low quantiles of all block medians of the group;
+* ``q10_block`` / ``q25_block`` / ``q33_block``: low quantiles of all block medians of the group
+  (``q10_block`` is what rapdarts uses since issue 18, :func:`rapdarts.ondevice.statistic.latency_of`);
 * ``q25_session``: the first quartile of the session medians;
 * ``median_block``: the median of all block medians;
-* ``iqm_block``: the interquartile mean of all block medians (what rapdarts uses,
-  :func:`rapdarts.ondevice.statistic.latency_of`).
+* ``iqm_block``: the interquartile mean of all block medians (what rapdarts used before).
 
 ``--slow-phases`` runs a load beside the measurement, as a shared machine's neighbours do: every core
 busy (or one) for 5-40 s, then idle for 10-60 s, repeated, so the statistics can be compared under

@@ -11,7 +11,7 @@ next to the ones it predicts worst (plus a quarter of fresh design points, so co
 growing). Each calibration network is timed in two chunks far apart (:data:`NETWORK_PASSES`), its
 sessions pooled.
 
-The file is a latency table (``rapdarts-latency-table/3``, header from
+The file is a latency table (``rapdarts-latency-table/4``, header from
 :func:`rapdarts.ondevice.table_header`: device, ONNX Runtime, settings) whose entries span shapes
 and batch sizes; ``header["surrogate_sample"]`` holds the design, the budget and the time used,
 the configurations planned but not yet timed, the sessions of the chunk in progress, and the

@@ -21,6 +21,7 @@ from rapdarts.costs.target import TargetNetwork
 from rapdarts.errors import RapdartsError
 from rapdarts.latency.op_latency import network_ops, op_cost, op_group
 from rapdarts.ondevice import (
+    OLD_STATISTICS,
     OLD_TABLE_FORMATS,
     SAME_MACHINE_KEYS,
     TABLE_FORMAT,
@@ -82,9 +83,9 @@ class LatencyTable:
                         "alone); profile again for a calibrated table", path)
             table.header["calibration"] = None
         elif data["format"] != TABLE_FORMAT:
-            log.warning("latency table %s was made before the latency statistic and the noise floor: its entries are "
-                        "medians of session medians; profile again to price with the statistic every measurement "
-                        "now uses", path)
+            log.warning("latency table %s was made by an older rapdarts: its entries are %s, not the 10th percentile "
+                        "of block medians every measurement now uses, so they read a few percent high against a "
+                        "measurement; profile again", path, OLD_STATISTICS[data["format"]])
         if not header["complete"]:
             log.warning("latency table %s is incomplete (%d of %s entries): an interrupted profile; rerun the same "
                         "'rapdarts profile' command to complete it", path, len(entries), header.get("entries_expected"))

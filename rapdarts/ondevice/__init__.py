@@ -11,9 +11,10 @@ with the same code, so host and device measure identically.
 from .calibration import agreement, entry_latency, fit_scales, network_features, nnls, predict
 from .machine import cpu_model, device_name, machine_identity, measured_here
 from .maker import MIN_FIT, MIN_HELD_OUT, main, print_progress, table_from_export
-from .statistic import Timing, latency_of, noise_floor, relative_range, relative_sd, scaled_sd, spread
+from .statistic import STATISTIC, Timing, latency_of, noise_floor, relative_range, relative_sd, scaled_sd, spread
 from .tables import (
                      MANIFEST_FORMAT,
+                     OLD_STATISTICS,
                      OLD_TABLE_FORMATS,
                      SAME_MACHINE_KEYS,
                      TABLE_FORMAT,
@@ -39,9 +40,9 @@ __all__ = [
     "agreement", "entry_latency", "fit_scales", "network_features", "nnls", "predict",
     "cpu_model", "device_name", "machine_identity", "measured_here",
     "MIN_FIT", "MIN_HELD_OUT", "main", "print_progress", "table_from_export",
-    "MANIFEST_FORMAT", "OLD_TABLE_FORMATS", "SAME_MACHINE_KEYS", "TABLE_FORMAT", "cache_sizes",
+    "MANIFEST_FORMAT", "OLD_STATISTICS", "OLD_TABLE_FORMATS", "SAME_MACHINE_KEYS", "TABLE_FORMAT", "cache_sizes",
     "table_header", "write_table",
-    "Timing", "latency_of", "noise_floor", "relative_range", "relative_sd", "scaled_sd", "spread",
+    "STATISTIC", "Timing", "latency_of", "noise_floor", "relative_range", "relative_sd", "scaled_sd", "spread",
     "OPTIMIZATION_LEVELS", "PRECISIONS", "REFERENCE_COPIES", "ProfilingError", "TimingSettings", "check_settings",
     "make_session", "run_session", "time_model", "time_models", "time_with_floor",
 ]

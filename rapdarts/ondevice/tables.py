@@ -1,6 +1,6 @@
 """Latency table files: where and how they were measured, written atomically, resumed after an interruption.
 
-The format (``rapdarts-latency-table/3``)::
+The format (``rapdarts-latency-table/4``)::
 
     {"format": ..., "header": {"device", "onnxruntime", "provider", "intra_threads", ..., "batch", "dtype",
                                "precision", "target", "overhead_ms", "complete", "calibration", "noise_floor",
@@ -23,12 +23,17 @@ from typing import Any
 
 from .files import atomic_write_text
 from .machine import machine_identity
+from .statistic import STATISTIC
 from .timing import TimingSettings
 
-TABLE_FORMAT = "rapdarts-latency-table/3"
-OLD_TABLE_FORMATS = ("rapdarts-latency-table/1", "rapdarts-latency-table/2")
-"""Formats still read: /1 (before calibration existed, used uncalibrated) and /2 (entries priced by their median
-of session medians, before the latency statistic and the noise floor)."""
+TABLE_FORMAT = "rapdarts-latency-table/4"
+OLD_TABLE_FORMATS = ("rapdarts-latency-table/1", "rapdarts-latency-table/2", "rapdarts-latency-table/3")
+"""Formats still read: /1 (before calibration existed, used uncalibrated), /2 (entries priced by their median
+of session medians, before the latency statistic and the noise floor) and /3 (entries priced by the interquartile
+mean of block medians, before the 10th percentile)."""
+OLD_STATISTICS = {"rapdarts-latency-table/2": "the median of session medians",
+                  "rapdarts-latency-table/3": "the interquartile mean of block medians"}
+"""What the entries of an older table are, for the warning that says so."""
 MANIFEST_FORMAT = "rapdarts-op-export/2"
 SAME_MACHINE_KEYS = ("device", "onnxruntime", "provider", "intra_threads", "inter_threads", "optimization", "batch",
                      "dtype", "precision")
@@ -56,7 +61,7 @@ def table_header(settings: TimingSettings, batch: int, dtype: str, expected: int
     """Where and how a table is measured; ``complete`` stays false until every entry (and the calibration) exists."""
     return {
         **machine_identity(), "cpu_caches": cache_sizes(), "hostname": platform.node(),
-        **settings.to_dict(), "batch": batch, "dtype": dtype, "target": target,
+        **settings.to_dict(), "statistic": STATISTIC, "batch": batch, "dtype": dtype, "target": target,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "created_by": created_by,
         "overhead_ms": None, "entries_expected": expected, "complete": False, "calibration": None, "warnings": [],
     }
