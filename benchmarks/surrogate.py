@@ -136,6 +136,8 @@ def main() -> None:
         judged = judge_networks(surrogate, target, args.networks, seed=1, settings=big if target.batch > 1 else None)
         out["networks"][label] = {"seconds": time.monotonic() - start, "agreement": judged["agreement"],
                                   "agreement_uncalibrated": judged["agreement_uncalibrated"],
+                                  "reference": judged["reference"],
+                                  "agreement_drift_corrected": judged["agreement_drift_corrected"],
                                   "settings": judged["settings"],
                                   "rows": [{k: v for k, v in row.items() if k != "genotype"} for row in judged["rows"]]}
 
@@ -151,10 +153,22 @@ def main() -> None:
                for name, r in unseen.items() if name != "seconds"),
              ("calibration held-out %.0f%% within 10%%" % (100 * cal["held_out"]["within_10pct"])) if cal
              else "uncalibrated"]
+    if out["profile"]["reference"]:
+        parts.append("reference network's chunks during the profile %.2fx-%.2fx its profile latency"
+                     % (out["profile"]["reference"]["fastest_chunk"], out["profile"]["reference"]["slowest_chunk"]))
     parts += [f"{label}: {r['agreement']['within_10pct']:.0%} within 10%, {r['agreement']['within_5pct']:.0%} within "
-              f"5%, mean {r['agreement']['mean_error']:+.1%} (n={r['agreement']['n']})"
+              f"5%, mean {r['agreement']['mean_error']:+.1%} (n={r['agreement']['n']})" + _drift_part(r)
               for label, r in out["networks"].items()]
     report("surrogate", out, "; ".join(parts), write=not args.no_write)
+
+
+def _drift_part(result: dict) -> str:
+    """The reference network's drift since the profile, and the agreement with the prediction scaled by it."""
+    drift, corrected = result["reference"]["drift"], result["agreement_drift_corrected"]
+    if drift is None:
+        return ""
+    return (f", reference drift {drift:.3f}, drift corrected {corrected['within_10pct']:.0%} within 10%, "
+            f"{corrected['within_5pct']:.0%} within 5%, mean {corrected['mean_error']:+.1%}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from rapdarts.latency.surrogate_cost import surrogate_provider
 from rapdarts.latency.surrogate_design import Design, DesignRanges, largest_activation, neighbours
 from rapdarts.latency.surrogate_features import op_types
 from rapdarts.latency.surrogate_networks import (
+    REFERENCE_NAME,
     applied_scales,
     calibrate,
     calibration_helps,
@@ -28,6 +29,7 @@ from rapdarts.latency.surrogate_networks import (
     group_totals,
     judge_networks,
     predicted_entry,
+    reference_record,
 )
 from rapdarts.latency.surrogate_sample import profile_sample
 from rapdarts.latency.table import LatencyTable
@@ -238,10 +240,12 @@ def test_a_search_prices_a_network_as_the_sum_of_its_op_costs(law_surrogate, tmp
 class ScriptedDevice:
     """A runner whose op times follow the input's size and a clock that only its runs advance (0.2 s a session)."""
 
-    def __init__(self, fail_after: int | None = None):
+    def __init__(self, fail_after: int | None = None, factor: float = 1.0):
         self.now = 0.0
         self.calls = 0
         self.fail_after = fail_after
+        self.factor = factor
+        """How much slower than usual the machine runs (a drift)."""
 
     def clock(self) -> float:
         return self.now
@@ -251,7 +255,11 @@ class ScriptedDevice:
         if self.fail_after is not None and self.calls > self.fail_after:
             raise KeyboardInterrupt
         self.now += 0.2
-        return [1e-5 * inputs.size ** 0.9 + 0.003] * settings.repeats
+        return [self.factor * scripted_ms(inputs.size)] * settings.repeats
+
+
+def scripted_ms(size: int) -> float:
+    return 1e-5 * size ** 0.9 + 0.003
 
 
 FAST = TimingSettings(warmup=1, repeats=4, sessions=2, block=2, extra_sessions=0)
@@ -268,11 +276,11 @@ def test_a_profile_keeps_its_budget_and_continues_where_it_stopped(tmp_path, mon
     state = table.header["surrogate_sample"]
     assert table.header["overhead_ms"] > 0 and state["finished"] and not state["partial"]
     kept = dict(table.entries)
-    second = profile_sample(out, FAST, minutes=0.45, ranges=SMALL, networks=0, progress=False, runner=device.runner,
+    second = profile_sample(out, FAST, minutes=1.0, ranges=SMALL, networks=0, progress=False, runner=device.runner,
                             clock=device.clock)
     again = LatencyTable.load(out)
     assert second["samples"] > first["samples"] and all(again.entries[k] == v for k, v in kept.items())
-    assert second["minutes"] <= 0.45 + 0.2 / 60 and second["adaptive_rounds"] >= 1
+    assert second["minutes"] <= 1.0 + 0.2 / 60 and second["adaptive_rounds"] >= 1
     rounds = again.header["surrogate_sample"]["rounds"]
     assert any(r["added"] for r in rounds), rounds
     with pytest.raises(RapdartsError, match="is timed with sessions 2, not 4"):
@@ -292,7 +300,7 @@ def test_an_interrupted_profile_keeps_its_sessions(tmp_path):
     profile_sample(out, FAST, minutes=0.2, ranges=SMALL, networks=0, progress=False, runner=device.runner,
                    clock=device.clock)
     table = LatencyTable.load(out)
-    assert set(state["partial"]) - {"call overhead"} <= set(table.entries)
+    assert set(state["partial"]) - {"call overhead", REFERENCE_NAME} <= set(table.entries)
     for name, blocks in state["partial"].items():  # the sessions timed before the interruption count
         if name in table.entries:
             assert table.entries[name]["blocks_ms"][:len(blocks)] == blocks
@@ -338,3 +346,52 @@ def test_a_device_bundle_of_the_design_is_timed_by_the_device_profiler_and_fitte
     surrogate = LatencySurrogate.fit(LatencyTable.load(table), kind="powerlaw")
     assert surrogate.calibration is None and len(surrogate.keys) == 30
     assert all(math.isfinite(v) and v > 0 for v in surrogate.predict_specs(Design(0, tiny).take(30)))
+
+
+def test_a_profile_times_its_reference_network_in_every_chunk_and_reports_the_drift(tmp_path):
+    """The machine runs 30% slower when the profile is continued: the reference network's chunks say so."""
+    out = tmp_path / "sample.json"
+    device = ScriptedDevice()
+    first = profile_sample(out, FAST, minutes=0.2, ranges=SMALL, networks=0, progress=False, runner=device.runner,
+                           clock=device.clock)
+    state = LatencyTable.load(out).header["surrogate_sample"]
+    reference = state["reference"]
+    quiet = scripted_ms(3 * 32 * 32)  # the reference is a CIFAR-sized network
+    assert len(reference["chunks"]) == state["chunks"] >= 2 and reference["latency_ms"] == pytest.approx(quiet)
+    assert first["reference"]["spread"] == pytest.approx(0.0) and first["reference"]["chunks"] == state["chunks"]
+    device.factor = 1.3
+    second = profile_sample(out, FAST, minutes=0.4, ranges=SMALL, networks=0, progress=False, runner=device.runner,
+                            clock=device.clock)
+    drift = second["reference"]
+    assert drift["slowest_chunk"] / drift["fastest_chunk"] == pytest.approx(1.3) and drift["spread"] > 0.2
+    assert drift["chunks"] > first["reference"]["chunks"]
+
+
+def test_judging_times_the_reference_in_the_same_rounds_and_takes_the_drift_out(law_surrogate, tmp_path,
+                                                                                  monkeypatch):
+    """Networks and the reference timed 20% slower than when profiled: the drift is 1.2, and the drift-corrected
+    prediction is the prediction times 1.2; a sample without a reference gets no drift (and is not guessed)."""
+    from rapdarts import ondevice
+
+    device = ScriptedDevice(factor=1.2)
+    timed = []
+    real = ondevice.time_models
+
+    def scripted(models, settings, seed=0):
+        timed.append([name for name, _, _ in models])
+        return real(models, settings, seed=seed, runner=device.runner)
+
+    monkeypatch.setattr(ondevice, "time_models", scripted)
+    surrogate = LatencySurrogate.load(law_surrogate.save(tmp_path / "model.json"))
+    target = TargetNetwork(DataShape(10, 1, (8, 8)), 8, 3)
+    plain = judge_networks(surrogate, target, 3)
+    assert plain["reference"]["drift"] is None and plain["agreement_drift_corrected"] is None
+    assert len(timed[-1]) == 3 and all(row["drift_corrected_ms"] is None for row in plain["rows"])
+    reference = {**reference_record(), "latency_ms": scripted_ms(3 * 32 * 32)}
+    surrogate.header = {**surrogate.header, "surrogate_sample": {"reference": reference}}
+    judged = judge_networks(surrogate, target, 3)
+    assert len(timed[-1]) == 4 and judged["reference"]["drift"] == pytest.approx(1.2)
+    for row, before in zip(judged["rows"], plain["rows"]):
+        assert row["measured_ms"] == pytest.approx(before["measured_ms"])  # timed in the same rounds, unchanged
+        assert row["drift_corrected_ms"] == pytest.approx(row["predicted_ms"] * 1.2)
+    assert judged["agreement_drift_corrected"]["n"] == 3

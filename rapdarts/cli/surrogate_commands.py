@@ -99,6 +99,11 @@ def surrogate_profile(out: str, minutes: float, networks: int, progress: bool, *
     if cv:
         click.echo(f"  power law, cross-validated on the sample: {cv['within_10pct']:.0%} within 10%, "
                    f"{cv['within_5pct']:.0%} within 5%")
+    drift = summary["reference"]
+    if drift:
+        click.echo(f"  reference network {drift['network']}: {drift['latency_ms']:.3f} ms; its {drift['chunks']} "
+                   f"chunks ran {drift['fastest_chunk']:.2f}x to {drift['slowest_chunk']:.2f}x that (the machine's "
+                   "drift while profiling)")
     click.echo(f"next: rapdarts surrogate fit {summary['path']} --out MODEL.json")
 
 
@@ -189,9 +194,20 @@ def surrogate_evaluate(model: str, tables: tuple[str, ...], networks: int, seed:
             judged = judge_networks(surrogate, target, networks, seed)
         report["networks"] = judged
         click.echo(f"{networks} fresh networks, {target.describe()}:")
-        for label, key in (("calibrated", "agreement"), ("uncalibrated", "agreement_uncalibrated")):
+        reference = judged["reference"]
+        if reference["drift"] is not None:
+            click.echo(f"  reference network now {reference['now_ms']:.3f} ms, {reference['drift']:.2f}x its "
+                       f"{reference['profile_ms']:.3f} ms while profiling (the machine's drift since; 'drift "
+                       "corrected' is the prediction times that)")
+        else:
+            click.echo("  the sample has no reference network (profiled by an older rapdarts): machine drift since "
+                       "the profile cannot be told apart from the surrogate's error")
+        for label, key in (("calibrated", "agreement"), ("uncalibrated", "agreement_uncalibrated"),
+                           ("drift corrected", "agreement_drift_corrected")):
             stats = judged[key]
-            click.echo(f"  {label:13s} within 5% {stats['within_5pct']:4.0%}  within 10% {stats['within_10pct']:4.0%}"
+            if stats is None:
+                continue
+            click.echo(f"  {label:15s} within 5% {stats['within_5pct']:4.0%}  within 10% {stats['within_10pct']:4.0%}"
                        f"  mean error {stats['mean_error']:+.1%}  mean |error| {stats['mean_abs_error']:.1%}")
     if json_out:
         save_report(json_out, report)

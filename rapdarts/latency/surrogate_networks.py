@@ -10,6 +10,13 @@ calibration is a factor per op group, the cost of one op is still a pure functio
 which is what a search's ``CostProvider.cost(spec)`` needs: any width, resolution or batch is
 priced the same way, including ones nobody profiled. :func:`judge_networks` times fresh random
 genotypes at a shape of the user's choosing and compares.
+
+A machine drifts: the same 60 networks, timed by the same code 50 minutes apart on a shared VM,
+ran 27% faster the second time (``benchmarks/RESULTS.md``, 2026-12-02). So a profile times one
+*reference network* (:func:`reference_record`) in every chunk's rounds, and judging times it again
+in the same rounds as the fresh networks: ``now / profile`` is the drift of the machine, and a
+prediction scaled by it says what the surrogate would have predicted on today's machine. A user
+can then tell a bad surrogate (wrong after the drift is taken out) from a machine that changed.
 """
 
 from __future__ import annotations
@@ -25,9 +32,9 @@ from rapdarts.costs.spec import OpSpec
 from rapdarts.costs.target import TargetNetwork
 from rapdarts.data import DataShape
 from rapdarts.errors import RapdartsError
-from rapdarts.latency.networks import measure_networks
+from rapdarts.latency.networks import network_model
 from rapdarts.latency.op_latency import network_ops, op_group
-from rapdarts.space.genotype import Genotype, single_op_genotype, varied_genotype
+from rapdarts.space.genotype import Genotype, preset, single_op_genotype, varied_genotype
 from rapdarts.space.ops import derivable
 
 CALIBRATION_SHAPES = ((16, 1), (36, 1), (16, 4), (36, 4))
@@ -39,6 +46,28 @@ DEFAULT_VARIED = 4
 HELD_OUT_EVERY = 3
 JUDGE_SESSIONS = 8
 """Fresh sessions per network, at the least, when networks are timed to judge the surrogate."""
+REFERENCE_GENOTYPE = "PDARTS"
+REFERENCE_SHAPE = (16, 1)
+"""``(init channels, batch)`` of the reference network: small (a few ms), so timing it in every chunk is cheap."""
+REFERENCE_NAME = "reference:PDARTS-C16-b1"
+
+
+def reference_record(shape: DataShape | None = None) -> dict[str, Any]:
+    """The reference network a profile times in every chunk and judging times again (JSON-ready)."""
+    channels, batch = REFERENCE_SHAPE
+    return {"name": REFERENCE_NAME, "target": TargetNetwork(shape or DataShape(), channels, batch=batch).to_dict(),
+            "genotype": preset(REFERENCE_GENOTYPE).to_dict(), "blocks_ms": [], "chunks": [], "latency_ms": None}
+
+
+def reference_summary(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """How the reference ran through a profile: its latency, and the drift between the fastest and the slowest
+    chunk (chunk statistic over the whole-profile statistic); ``None`` for a sample without one."""
+    if not record or not record.get("chunks"):
+        return None
+    levels = [chunk["latency_ms"] for chunk in record["chunks"]]
+    return {"network": record["name"], "latency_ms": record["latency_ms"], "chunks": len(levels),
+            "slowest_chunk": max(levels) / record["latency_ms"], "fastest_chunk": min(levels) / record["latency_ms"],
+            "spread": ondevice.relative_range(levels)}
 
 
 class Predictor(Protocol):
@@ -187,17 +216,39 @@ def judge_networks(surrogate: Any, target: TargetNetwork, count: int, seed: int 
     calibration = surrogate.calibration or {}
     scales = applied_scales(calibration)
     chosen = fresh_genotypes(count, seed, calibration.get("networks", ()))
-    timings = measure_networks(chosen, target, settings, seed)
+    reference = (surrogate.header.get("surrogate_sample") or {}).get("reference") or {}
+    timings, now = _time_with_reference(chosen, target, settings, seed, reference)
+    drift = now / reference["latency_ms"] if now is not None and reference.get("latency_ms") else None
     rows = []
     for name, genotype in chosen:
         totals = group_totals(surrogate, genotype, target)
+        predicted = ondevice.predict(totals, scales)
         rows.append({"name": name, "genotype": genotype.to_dict(), "measured_ms": timings[name].latency_ms,
-                     "noisy": timings[name].noisy, "spread": timings[name].spread,
-                     "predicted_ms": ondevice.predict(totals, scales),
-                     "uncalibrated_ms": ondevice.predict(totals, None)})
+                     "noisy": timings[name].noisy, "spread": timings[name].spread, "predicted_ms": predicted,
+                     "uncalibrated_ms": ondevice.predict(totals, None),
+                     "drift_corrected_ms": predicted * drift if drift is not None else None})
     return {"target": target.to_dict(), "settings": settings.to_dict(), "rows": rows,
+            "reference": {"network": reference.get("name"), "profile_ms": reference.get("latency_ms"),
+                          "now_ms": now, "drift": drift},
             "agreement": _agreement(rows, "predicted_ms"),
-            "agreement_uncalibrated": _agreement(rows, "uncalibrated_ms")}
+            "agreement_uncalibrated": _agreement(rows, "uncalibrated_ms"),
+            "agreement_drift_corrected": _agreement(rows, "drift_corrected_ms") if drift is not None else None}
+
+
+def _time_with_reference(chosen: Sequence[tuple[str, Genotype]], target: TargetNetwork,
+                         settings: ondevice.TimingSettings, seed: int, reference: Mapping[str, Any]
+                         ) -> tuple[dict[str, ondevice.Timing], float | None]:
+    """The fresh networks, and the profile's reference network when it has one, timed in the same rounds."""
+    models = [(name, *network_model(genotype, target, precision=settings.precision)) for name, genotype in chosen]
+    if reference.get("latency_ms"):
+        models.append((REFERENCE_NAME, *network_model(genotype_of(reference), target_of(reference),
+                                                      precision=settings.precision)))
+    try:
+        timings = ondevice.time_models(models, settings, seed=seed)  # type: ignore[arg-type]
+    except ondevice.ProfilingError as error:
+        raise RapdartsError(str(error)) from None
+    now = timings.pop(REFERENCE_NAME).latency_ms if REFERENCE_NAME in timings else None
+    return timings, now
 
 
 def predicted_entry(spec: OpSpec, latency_ms: float) -> dict[str, Any]:

@@ -9,7 +9,10 @@ rounds of fresh sessions (:func:`rapdarts.ondevice.time_models`, the latency sta
 a power law per op type is cross-validated on the sample so far, and new configurations are drawn
 next to the ones it predicts worst (plus a quarter of fresh design points, so coverage keeps
 growing). Each calibration network is timed in two chunks far apart (:data:`NETWORK_PASSES`), its
-sessions pooled.
+sessions pooled. A small reference network (:func:`~rapdarts.latency.surrogate_networks.reference_record`)
+is timed in every chunk's rounds: how far its chunks drift apart is the machine's drift during the
+profile (reported, not corrected), and its latency over the whole profile is what judging later
+compares the machine with.
 
 The file is a latency table (``rapdarts-latency-table/4``, header from
 :func:`rapdarts.ondevice.table_header`: device, ONNX Runtime, settings) whose entries span shapes
@@ -47,7 +50,14 @@ from rapdarts.latency.op_latency import network_ops, op_group
 from rapdarts.latency.surrogate import SETTING_KEYS
 from rapdarts.latency.surrogate_design import Design, DesignRanges, neighbours
 from rapdarts.latency.surrogate_features import FeatureMaker
-from rapdarts.latency.surrogate_networks import DEFAULT_VARIED, calibration_plan, genotype_of, target_of
+from rapdarts.latency.surrogate_networks import (
+    DEFAULT_VARIED,
+    calibration_plan,
+    genotype_of,
+    reference_record,
+    reference_summary,
+    target_of,
+)
 from rapdarts.ondevice.calibration import entry_time
 from rapdarts.ondevice.timing import Runner, session_times
 from rapdarts.runtime.progress import progress_bar
@@ -92,6 +102,9 @@ GUESS_MS = 1.0
 """The time an op type without any sample yet is assumed to take, per run."""
 
 
+_REFERENCE_MODELS: dict[str, tuple[bytes, Any]] = {}
+
+
 class BudgetUsed(Exception):
     """Raised between rounds when the time budget is spent."""
 
@@ -115,7 +128,7 @@ def new_state(seed: int, ranges: DesignRanges, varied: int) -> dict[str, Any]:
                 for record in calibration_plan(varied, seed)]
     return {"format": SAMPLE_FORMAT, "seed": seed, "ranges": ranges.to_dict(), "design_position": 0,
             "budget_s": 0.0, "elapsed_s": 0.0, "pending": [], "partial": {}, "networks": networks, "rounds": [],
-            "chunks": 0, "model_seconds": 0.12, "finished": False}
+            "chunks": 0, "model_seconds": 0.12, "finished": False, "reference": reference_record()}
 
 
 def open_sample(out: Path, settings: ondevice.TimingSettings, seed: int, ranges: DesignRanges,
@@ -180,6 +193,7 @@ class SampleProfiler:
 
     def __post_init__(self) -> None:
         self.state = self.header["surrogate_sample"]
+        self.state.setdefault("reference", reference_record())  # a sample begun before the reference existed
         self.ranges = DesignRanges.from_dict(self.state["ranges"])
         self.design = Design(self.state["seed"], self.ranges, position=self.state["design_position"])
         self.started = self.clock()
@@ -351,6 +365,13 @@ class SampleProfiler:
         return self._runs() * per_run / 1e3 + 2.0  # about two seconds to build and export it
 
     # -- timing -------------------------------------------------------------------------------------------------------
+    def _reference_input(self) -> tuple[bytes, np.ndarray]:
+        record = self.state["reference"]
+        key = json.dumps([record["target"], record["genotype"]], sort_keys=True)
+        if key not in _REFERENCE_MODELS:  # exported once per process: every chunk and every continued run times it
+            _REFERENCE_MODELS[key] = network_model(genotype_of(record), target_of(record))
+        return _REFERENCE_MODELS[key]
+
     def _network_input(self, index: int) -> tuple[Path, np.ndarray]:
         path = self.work / f"network-{index}.onnx"
         if not path.exists():
@@ -369,6 +390,8 @@ class SampleProfiler:
         named += [(name, *self._network_input(i)) for name, i in networks.items()]
         if chunk.overhead:
             named.append((OVERHEAD, export_op(overhead_spec()), op_input(overhead_spec())))
+        reference = self.state["reference"]
+        named.append((reference["name"], *self._reference_input()))
 
         def on_round(samples: dict[str, list[list[float]]]) -> None:
             self.state["partial"] = samples
@@ -397,6 +420,10 @@ class SampleProfiler:
             record["noisy"] = record["noisy"] or timings[name].noisy
         if chunk.overhead:
             self.header["overhead_ms"] = timings[OVERHEAD].latency_ms
+        reference["blocks_ms"] += timings[reference["name"]].blocks_ms
+        reference["chunks"].append({"chunk": self.state["chunks"], "elapsed_s": round(self.used(), 1),
+                                    "latency_ms": timings[reference["name"]].latency_ms})
+        reference["latency_ms"] = ondevice.latency_of(reference["blocks_ms"])
         timed = {spec.key() for spec in chunk.specs}
         self.state["pending"] = [s for s in self.state["pending"] if OpSpec(**s).key() not in timed]
         self.state["partial"] = {}
@@ -409,6 +436,7 @@ class SampleProfiler:
         """The fixed cost per model (export, sessions) from how long the chunk took beyond its runs."""
         runs = sum(self._runs() * float(e["latency_ms"]) / 1e3 for e in (self.entries[s.key()] for s in chunk.specs))
         runs += sum(self._runs() * self.state["networks"][i]["latency_ms"] / 1e3 + 2.0 for i in chunk.networks)
+        runs += self._runs() * self.state["reference"]["chunks"][-1]["latency_ms"] / 1e3
         if chunk.specs:
             per_model = max(0.01, (wall - runs) / len(chunk.specs))
             weight = 0.5 if self.state["chunks"] > 1 else 1.0
@@ -441,4 +469,5 @@ def profile_sample(out: str | Path, settings: ondevice.TimingSettings, minutes: 
             "networks": sum(bool(n["blocks_ms"]) for n in state["networks"]),
             "networks_planned": len(state["networks"]),
             "minutes": state["elapsed_s"] / 60.0, "budget_minutes": minutes, "stopped": reason,
-            "adaptive_rounds": len(rounds), "powerlaw_cv": rounds[-1]["powerlaw_cv"] if rounds else None}
+            "adaptive_rounds": len(rounds), "powerlaw_cv": rounds[-1]["powerlaw_cv"] if rounds else None,
+            "reference": reference_summary(state.get("reference"))}

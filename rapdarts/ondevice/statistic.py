@@ -47,7 +47,8 @@ def block_medians(times: Sequence[float], block: int) -> list[float]:
 def interquartile_mean(values: Sequence[float]) -> float:
     """The mean of the middle half of ``values`` (all of them when there are fewer than four).
 
-    The statistic before issue 18's measurements under slow phases; kept for comparisons (``benchmarks/stopwatch.py``)."""
+    The statistic before issue 18's measurements under slow phases; kept for comparisons
+    (``benchmarks/stopwatch.py``)."""
     ordered = sorted(values)
     n = len(ordered)
     low, high = n // 4, n - n // 4
