@@ -13,7 +13,7 @@ table time of the network's ops of group ``g`` (an op type: ``sep_conv_3x3``, ``
 and ``fixed`` for the stem, preprocessing, sums, concatenations and classifier) and ``scale_g >= 0``
 is fitted by non-negative least squares on relative errors, shrunk towards 1 (the table is right)
 so that few networks cannot overfit. The model stays additive: a calibrated op costs
-``scale_g * (median - overhead)``, so a search's expected latency is still a weighted sum of table
+``scale_g * (latency - overhead)``, so a search's expected latency is still a weighted sum of table
 entries. Networks held out of the fit judge it.
 """
 
