@@ -167,7 +167,9 @@ def _drift_part(result: dict) -> str:
     drift, corrected = result["reference"]["drift"], result["agreement_drift_corrected"]
     if drift is None:
         return ""
-    return (f", reference drift {drift:.3f}, drift corrected {corrected['within_10pct']:.0%} within 10%, "
+    where = {True: " (outside its range while profiling)", False: " (inside its range while profiling)",
+             None: ""}[result["reference"].get("beyond_profile_range")]
+    return (f", reference drift {drift:.3f}{where}, drift corrected {corrected['within_10pct']:.0%} within 10%, "
             f"{corrected['within_5pct']:.0%} within 5%, mean {corrected['mean_error']:+.1%}")
 
 

@@ -395,3 +395,25 @@ def test_judging_times_the_reference_in_the_same_rounds_and_takes_the_drift_out(
         assert row["measured_ms"] == pytest.approx(before["measured_ms"])  # timed in the same rounds, unchanged
         assert row["drift_corrected_ms"] == pytest.approx(row["predicted_ms"] * 1.2)
     assert judged["agreement_drift_corrected"]["n"] == 3
+    assert judged["reference"]["profile_range"] is None  # no chunks recorded: nothing to judge the drift against
+
+
+@pytest.mark.parametrize(("chunk_levels", "beyond"), [((0.95, 1.05), True), ((0.9, 1.3), False)])
+def test_a_drift_is_judged_against_the_references_own_range_while_profiling(law_surrogate, tmp_path, monkeypatch,
+                                                                             chunk_levels, beyond):
+    """A 1.2x drift is a changed machine only if the reference never ran that slow during the profile itself."""
+    from rapdarts import ondevice
+
+    device = ScriptedDevice(factor=1.2)
+    real = ondevice.time_models
+    monkeypatch.setattr(ondevice, "time_models",
+                        lambda models, settings, seed=0: real(models, settings, seed=seed, runner=device.runner))
+    surrogate = LatencySurrogate.load(law_surrogate.save(tmp_path / "model.json"))
+    level = scripted_ms(3 * 32 * 32)
+    reference = {**reference_record(), "latency_ms": level,
+                 "chunks": [{"latency_ms": level * factor} for factor in (*chunk_levels, 1.0)]}
+    surrogate.header = {**surrogate.header, "surrogate_sample": {"reference": reference}}
+    judged = judge_networks(surrogate, TargetNetwork(DataShape(10, 1, (8, 8)), 8, 3), 3)["reference"]
+    assert judged["drift"] == pytest.approx(1.2)
+    assert judged["profile_range"] == pytest.approx(list(chunk_levels))
+    assert judged["beyond_profile_range"] is beyond

@@ -199,6 +199,12 @@ def surrogate_evaluate(model: str, tables: tuple[str, ...], networks: int, seed:
             click.echo(f"  reference network now {reference['now_ms']:.3f} ms, {reference['drift']:.2f}x its "
                        f"{reference['profile_ms']:.3f} ms while profiling (the machine's drift since; 'drift "
                        "corrected' is the prediction times that)")
+            if reference["profile_range"] is not None:
+                low, high = reference["profile_range"]
+                verdict = ("outside: the machine changed since the profile; read 'drift corrected'"
+                           if reference["beyond_profile_range"] else
+                           "inside: no sign the machine changed; the errors are the surrogate's")
+                click.echo(f"  its chunks ran {low:.2f}x-{high:.2f}x while profiling; this drift is {verdict}")
         else:
             click.echo("  the sample has no reference network (profiled by an older rapdarts): machine drift since "
                        "the profile cannot be told apart from the surrogate's error")

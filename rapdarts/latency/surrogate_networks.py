@@ -229,10 +229,24 @@ def judge_networks(surrogate: Any, target: TargetNetwork, count: int, seed: int 
                      "drift_corrected_ms": predicted * drift if drift is not None else None})
     return {"target": target.to_dict(), "settings": settings.to_dict(), "rows": rows,
             "reference": {"network": reference.get("name"), "profile_ms": reference.get("latency_ms"),
-                          "now_ms": now, "drift": drift},
+                          "now_ms": now, "drift": drift, **_drift_verdict(drift, reference_summary(reference))},
             "agreement": _agreement(rows, "predicted_ms"),
             "agreement_uncalibrated": _agreement(rows, "uncalibrated_ms"),
             "agreement_drift_corrected": _agreement(rows, "drift_corrected_ms") if drift is not None else None}
+
+
+def _drift_verdict(drift: float | None, profile: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Whether the drift since the profile is more than the reference moved *during* it.
+
+    A profile's reference is timed in every chunk, so the range of its chunks is the machine's own
+    wandering while the sample was taken, measured rather than assumed. A drift inside that range says
+    nothing (the machine is as it was; prediction errors are the surrogate's); only one outside it
+    says the machine changed, and then the drift-corrected agreement is worth reading.
+    """
+    if drift is None or not profile:
+        return {"profile_range": None, "beyond_profile_range": None}
+    low, high = profile["fastest_chunk"], profile["slowest_chunk"]
+    return {"profile_range": [low, high], "beyond_profile_range": not low <= drift <= high}
 
 
 def _time_with_reference(chosen: Sequence[tuple[str, Genotype]], target: TargetNetwork,
