@@ -4,10 +4,10 @@ A table entry is the latency statistic of one op run alone (:mod:`rapdarts.ondev
 whole network is one ``session.run``, so the per-call overhead is counted once (with the stem, the
 first op of every network) and every other op costs ``latency - overhead``. The calibration that
 ``rapdarts profile`` fits on whole networks (:mod:`rapdarts.ondevice.calibration`, where the
-reasons are written down) scales that by one
-factor per group: the op type for cell ops, ``fixed`` for the stem, preprocessing, sums,
-concatenations and classifier. It applies to the ops of the target network the table was profiled
-for; an op measured later on demand (another shape) has no calibration and costs its raw time.
+reasons are written down) scales that by one factor per group: the op type for cell ops, ``fixed``
+for the stem, preprocessing, sums, concatenations and classifier. It applies to the ops of the
+target network the table was profiled for; an op measured later on demand (another shape) has no
+calibration and costs its raw time.
 """
 
 from __future__ import annotations
