@@ -153,6 +153,15 @@ def main() -> None:
                for name, r in unseen.items() if name != "seconds"),
              ("calibration held-out %.0f%% within 10%%" % (100 * cal["held_out"]["within_10pct"])) if cal
              else "uncalibrated"]
+    if cal and cal.get("unseen_shape"):
+        unseen_shape = cal["unseen_shape"]
+        parts.append("a calibration shape left out of the fit: scales %.0f%% within 10%% (mean |error| %.1f%%), "
+                     "sums of ops %.0f%% (%.1f%%); calibration %s"
+                     % (100 * unseen_shape["agreement"]["within_10pct"],
+                        100 * unseen_shape["agreement"]["mean_abs_error"],
+                        100 * unseen_shape["uncalibrated"]["within_10pct"],
+                        100 * unseen_shape["uncalibrated"]["mean_abs_error"],
+                        "applied" if cal["applied"] else "not applied"))
     if out["profile"]["reference"]:
         parts.append("reference network's chunks during the profile %.2fx-%.2fx its profile latency"
                      % (out["profile"]["reference"]["fastest_chunk"], out["profile"]["reference"]["slowest_chunk"]))

@@ -202,6 +202,10 @@ def test_the_calibration_recovers_per_group_scales_across_widths_and_batches():
     residuals = fitted["residual_by_shape"].values()
     assert fitted["applied"] and max(residuals) - min(residuals) < 0.01
     assert held["within_5pct"] == 1.0 and held["mean_abs_error"] < plain["mean_abs_error"] / 3
+    unseen = fitted["unseen_shape"]  # one law at every shape: a shape left out of the fit is priced as well
+    assert set(unseen["mean_error_by_shape"]) == {"C16-b1", "C36-b1", "C16-b4", "C36-b4"}
+    assert unseen["agreement"]["within_5pct"] == 1.0 and unseen["agreement"]["n"] == len(records)
+    assert unseen["agreement"]["mean_abs_error"] < unseen["uncalibrated"]["mean_abs_error"] / 3
     for group, scale in truth.items():  # fit_scales shrinks towards 1 (the ops are right), so: towards the truth
         assert abs(fitted["scales"][group] - scale) <= abs(1 - scale) + 0.02, group
         assert (fitted["scales"][group] - 1) * (scale - 1) >= 0, group
@@ -221,6 +225,22 @@ def test_a_calibration_that_predicts_held_out_networks_worse_than_the_op_sums_is
     assert fitted["residual_by_shape"]["C16-b1"] < fitted["residual_by_shape"]["C36-b1"] - 0.1
     assert fitted["applied"] is False and fitted["scales"] == {} and fitted["fitted_scales"]
     assert applied_scales(fitted) is None and applied_scales(None) is None
+    by_shape = fitted["unseen_shape"]["mean_error_by_shape"]  # left out, a C=16 shape is priced mostly by C=36 ones
+    assert by_shape["C16-b1"] > 0.10 and by_shape["C16-b4"] > 0.10
+    assert by_shape["C36-b1"] < -0.05 and by_shape["C36-b4"] < -0.05
+
+
+def test_a_calibration_that_prices_a_left_out_shape_worse_than_the_op_sums_is_not_applied():
+    held, plain = {"mean_abs_error": 0.02}, {"mean_abs_error": 0.08}
+    residuals = {"C16-b1": 1.0, "C36-b1": 1.02}
+
+    def unseen(calibrated: float, sums: float) -> dict:
+        return {"agreement": {"mean_abs_error": calibrated}, "uncalibrated": {"mean_abs_error": sums}}
+
+    assert calibration_helps(held, plain, residuals, unseen(0.05, 0.08))
+    assert calibration_helps(held, plain, residuals, None)  # a single calibration shape: nothing to leave out
+    assert not calibration_helps(held, plain, residuals, unseen(0.12, 0.08))
+    assert not calibration_helps(held, plain, {"C16-b1": 0.85, "C36-b1": 1.02}, unseen(0.05, 0.08))
 
 
 def test_a_search_prices_a_network_as_the_sum_of_its_op_costs(law_surrogate, tmp_path):

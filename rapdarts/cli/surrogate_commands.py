@@ -253,8 +253,21 @@ def _describe_calibration(fitted: dict | None) -> str:
         return (f"calibration not applied: the scales fitted on {fitted['fitted_on']} whole networks put "
                 f"{held['within_10pct']:.0%} of {held['n']} held-out networks within 10% (mean |error| "
                 f"{held['mean_abs_error']:.1%}), the sums of ops {plain['within_10pct']:.0%} (mean |error| "
-                f"{plain['mean_abs_error']:.1%}); networks are priced as sums of ops")
+                f"{plain['mean_abs_error']:.1%}); networks are priced as sums of ops" + _unseen_shape(fitted))
     return (f"calibrated on {fitted['fitted_on']} whole networks; on {held['n']} held-out networks "
             f"{held['within_5pct']:.0%} within 5%, {held['within_10pct']:.0%} within 10%, mean |error| "
             f"{held['mean_abs_error']:.1%} (uncalibrated: {plain['within_10pct']:.0%} within 10%, mean error "
-            f"{plain['mean_error']:+.1%})")
+            f"{plain['mean_error']:+.1%})" + _unseen_shape(fitted))
+
+
+def _unseen_shape(fitted: dict) -> str:
+    """The leave-one-shape-out figures: what to expect of whole networks at a width or batch nobody profiled."""
+    unseen = fitted.get("unseen_shape")
+    if not unseen:
+        return ""
+    calibrated, plain = unseen["agreement"], unseen["uncalibrated"]
+    shapes = ", ".join(f"{label} {error:+.0%}" for label, error in unseen["mean_error_by_shape"].items())
+    return (f"; at a shape left out of the fit (each in turn: {shapes}) the scales put {calibrated['within_10pct']:.0%}"
+            f" of {calibrated['n']} networks within 10% (mean |error| {calibrated['mean_abs_error']:.1%}), the sums "
+            f"of ops {plain['within_10pct']:.0%} ({plain['mean_abs_error']:.1%}): expect errors of that size at "
+            "shapes nobody profiled")

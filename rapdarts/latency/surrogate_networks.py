@@ -8,8 +8,9 @@ in the same rounds as the sample: random and single-op genotypes at :data:`CALIB
 (two widths, two batch sizes), so one scale per op group has to hold across sizes. Because the
 calibration is a factor per op group, the cost of one op is still a pure function of its spec,
 which is what a search's ``CostProvider.cost(spec)`` needs: any width, resolution or batch is
-priced the same way, including ones nobody profiled. :func:`judge_networks` times fresh random
-genotypes at a shape of the user's choosing and compares.
+priced the same way, including ones nobody profiled; :func:`leave_one_shape_out` says how well that
+carries to a shape the fit never saw, and a calibration that carries worse than the plain sums is not
+applied. :func:`judge_networks` times fresh random genotypes at a shape of the user's choosing and compares.
 
 A machine drifts: the same 60 networks, timed by the same code 50 minutes apart on a shared VM,
 ran 27% faster the second time (``benchmarks/RESULTS.md``, 2026-12-02). So a profile times one
@@ -137,11 +138,46 @@ def calibrate(surrogate: Predictor, networks: Sequence[Mapping[str, Any]]) -> di
         row["calibrated_ms"] = ondevice.predict(row["features"], scales)
     held_out, plain = _agreement(held, "calibrated_ms"), _agreement(held, "predicted_ms")
     by_shape = shape_residuals(rows)
-    applied = calibration_helps(held_out, plain, by_shape)
+    unseen_shape = leave_one_shape_out(rows)
+    applied = calibration_helps(held_out, plain, by_shape, unseen_shape)
     return {"method": "per-group scales, non-negative least squares on relative errors, shrunk towards 1",
             "scales": scales if applied else {}, "fitted_scales": scales, "applied": applied,
             "residual_by_shape": by_shape, "fitted_on": len(fit), "held_out": held_out,
-            "held_out_uncalibrated": plain, "networks": rows}
+            "held_out_uncalibrated": plain, "unseen_shape": unseen_shape, "networks": rows}
+
+
+def shape_label(target: Mapping[str, Any]) -> str:
+    """``C<channels>-b<batch>``: the calibration shape of a network's target record."""
+    return f"C{target['init_channels']}-b{target.get('batch', 1)}"
+
+
+def leave_one_shape_out(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """How the calibration prices networks at a shape it never saw: every calibration shape in turn priced by the
+    scales fitted on the other shapes' ``fit`` networks; ``None`` with fewer than two shapes.
+
+    A surrogate is for shapes nobody profiled (a search at C=48, a deployment at batch 8), and the held-out
+    networks of :func:`calibrate` share their shapes with the fit, so they cannot say how the calibration
+    carries to another one. Leaving a whole shape out can: it is the calibration's own estimate of its error
+    at an unprofiled width or batch (a lower bound where the target lies outside every calibration shape, since
+    the held-out shape here always has neighbours). Reported next to the sums of ops on the same networks.
+    """
+    labels = sorted({shape_label(row["target"]) for row in rows})
+    predicted, measured, by_shape = [], [], {}
+    for label in labels:
+        train = [row for row in rows if row["role"] == "fit" and shape_label(row["target"]) != label]
+        if len(train) < ondevice.MIN_FIT:
+            continue
+        scales = ondevice.fit_scales([row["features"] for row in train], [row["measured_ms"] for row in train])
+        tested = [row for row in rows if shape_label(row["target"]) == label]
+        priced = [ondevice.predict(row["features"], scales) for row in tested]
+        by_shape[label] = ondevice.agreement(priced, [row["measured_ms"] for row in tested])["mean_error"]
+        predicted += priced
+        measured += [row["measured_ms"] for row in tested]
+    if len(by_shape) < 2:
+        return None
+    left_out = {row["name"] for row in rows if shape_label(row["target"]) in by_shape}
+    return {"agreement": ondevice.agreement(predicted, measured), "mean_error_by_shape": by_shape,
+            "uncalibrated": _agreement([row for row in rows if row["name"] in left_out], "predicted_ms")}
 
 
 SHAPE_TOLERANCE = 0.10
@@ -152,24 +188,27 @@ def shape_residuals(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """Per calibration shape (``C<channels>-b<batch>``), the mean measured/calibrated ratio of its networks."""
     ratios: dict[str, list[float]] = {}
     for row in rows:
-        label = f"C{row['target']['init_channels']}-b{row['target'].get('batch', 1)}"
-        ratios.setdefault(label, []).append(row["measured_ms"] / row["calibrated_ms"])
+        ratios.setdefault(shape_label(row["target"]), []).append(row["measured_ms"] / row["calibrated_ms"])
     return {label: sum(values) / len(values) for label, values in sorted(ratios.items())}
 
 
 def calibration_helps(held_out: Mapping[str, float], plain: Mapping[str, float],
-                      by_shape: Mapping[str, float]) -> bool:
+                      by_shape: Mapping[str, float], unseen_shape: Mapping[str, Any] | None = None) -> bool:
     """Whether the fitted scales are a model of these networks: one factor per group that holds at every shape.
 
     Unlike a table's, a surrogate's scales have to hold across widths and batch sizes. Where the networks say
     the op sums are off by a factor that changes with size (measured here, 2026-12-02: sums 20-37% over
     C=16 networks, within about 10% of C=36 ones), one factor per group is a compromise that is wrong at
     every size, and the calibrated networks of different shapes land apart (by more than
-    :data:`SHAPE_TOLERANCE`). Such a calibration, or one that does not beat the plain sums on the held-out
-    networks, is recorded (``fitted_scales``) but not applied: the surrogate prices networks as sums of its ops.
+    :data:`SHAPE_TOLERANCE`). Such a calibration, one that does not beat the plain sums on the held-out
+    networks, or one that prices a shape left out of its fit (``unseen_shape``, :func:`leave_one_shape_out`)
+    worse than the plain sums do, is recorded (``fitted_scales``) but not applied: the surrogate prices
+    networks as sums of its ops.
     """
     spread = max(by_shape.values()) - min(by_shape.values()) if by_shape else 0.0
-    return held_out["mean_abs_error"] < plain["mean_abs_error"] and spread <= SHAPE_TOLERANCE
+    carries = unseen_shape is None or \
+        unseen_shape["agreement"]["mean_abs_error"] < unseen_shape["uncalibrated"]["mean_abs_error"]
+    return held_out["mean_abs_error"] < plain["mean_abs_error"] and spread <= SHAPE_TOLERANCE and carries
 
 
 def applied_scales(calibration: Mapping[str, Any] | None) -> dict[str, float] | None:
