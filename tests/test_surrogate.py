@@ -257,6 +257,21 @@ def test_a_search_prices_a_network_as_the_sum_of_its_op_costs(law_surrogate, tmp
     law_surrogate.calibration = None
 
 
+def test_a_search_is_told_what_error_to_expect_at_a_shape_nobody_profiled(law_surrogate, tmp_path):
+    unseen = {"agreement": {"mean_abs_error": 0.04, "within_10pct": 0.9},
+              "uncalibrated": {"mean_abs_error": 0.27, "within_10pct": 0.33}, "mean_error_by_shape": {}}
+    target = TargetNetwork(DataShape(10, 1, (8, 8)), 12, 5)
+    for scales, expected in (({"fixed": 0.9}, "its scales priced a calibration shape left out of their fit with "
+                                               "mean |error| 4% (90% within 10%)"),
+                             ({}, "its sums of ops priced the calibration networks with mean |error| 27% (33% within "
+                                  "10%)")):
+        law_surrogate.calibration = {"scales": scales, "fitted_on": 25, "unseen_shape": unseen}
+        path = law_surrogate.save(tmp_path / "calibrated.json")
+        note = surrogate_provider("surrogate", {"surrogate.model": str(path)}).target_note(target)
+        assert expected in note and "expect about that at a width or batch nobody profiled" in note
+    law_surrogate.calibration = None
+
+
 class ScriptedDevice:
     """A runner whose op times follow the input's size and a clock that only its runs advance (0.2 s a session)."""
 

@@ -87,10 +87,12 @@ class SurrogateCost:
                          "predicted the held-out networks worse than those sums and is not applied")
         unseen = (model.calibration or {}).get("unseen_shape")
         if unseen:
-            key = "agreement" if applied_scales(model.calibration) else "uncalibrated"
-            notes.append(f"whole networks at a calibration shape left out of its fit were priced with mean |error| "
-                         f"{unseen[key]['mean_abs_error']:.0%} ({unseen[key]['within_10pct']:.0%} within 10%): "
-                         "expect about that at a width or batch nobody profiled")
+            applied = bool(applied_scales(model.calibration))
+            fit = unseen["agreement" if applied else "uncalibrated"]
+            how = "its scales priced a calibration shape left out of their fit" if applied else \
+                "its sums of ops priced the calibration networks"
+            notes.append(f"{how} with mean |error| {fit['mean_abs_error']:.0%} ({fit['within_10pct']:.0%} within "
+                         "10%): expect about that at a width or batch nobody profiled")
         outside = next((why for spec in target_specs(target) if (why := model.outside(spec))), None)
         if outside:
             notes.append(f"the {target.describe()} has ops outside the sample it was fitted on ({outside}): "
