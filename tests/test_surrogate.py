@@ -30,6 +30,7 @@ from rapdarts.latency.surrogate_networks import (
     judge_networks,
     predicted_entry,
     reference_record,
+    why_not_applied,
 )
 from rapdarts.latency.surrogate_sample import profile_sample
 from rapdarts.latency.table import LatencyTable
@@ -225,6 +226,7 @@ def test_a_calibration_that_predicts_held_out_networks_worse_than_the_op_sums_is
     assert fitted["residual_by_shape"]["C16-b1"] < fitted["residual_by_shape"]["C36-b1"] - 0.1
     assert fitted["applied"] is False and fitted["scales"] == {} and fitted["fitted_scales"]
     assert applied_scales(fitted) is None and applied_scales(None) is None
+    assert "left networks of different shapes" in why_not_applied(fitted)
     by_shape = fitted["unseen_shape"]["mean_error_by_shape"]  # left out, a C=16 shape is priced mostly by C=36 ones
     assert by_shape["C16-b1"] > 0.10 and by_shape["C16-b4"] > 0.10
     assert by_shape["C36-b1"] < -0.05 and by_shape["C36-b4"] < -0.05
@@ -241,6 +243,11 @@ def test_a_calibration_that_prices_a_left_out_shape_worse_than_the_op_sums_is_no
     assert calibration_helps(held, plain, residuals, None)  # a single calibration shape: nothing to leave out
     assert not calibration_helps(held, plain, residuals, unseen(0.12, 0.08))
     assert not calibration_helps(held, plain, {"C16-b1": 0.85, "C36-b1": 1.02}, unseen(0.05, 0.08))
+    refused = {"held_out": held, "held_out_uncalibrated": plain, "residual_by_shape": residuals,
+               "unseen_shape": unseen(0.12, 0.08)}
+    assert why_not_applied(refused) == "priced a shape left out of the fit no better than the sums of ops"
+    refused["held_out"] = {"mean_abs_error": 0.09}
+    assert why_not_applied(refused).startswith("predicted the held-out networks no better than the sums of ops and ")
 
 
 def test_a_search_prices_a_network_as_the_sum_of_its_op_costs(law_surrogate, tmp_path):

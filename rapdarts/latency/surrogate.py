@@ -35,7 +35,13 @@ from rapdarts.latency import surrogate_models as model_kinds
 from rapdarts.latency.op_latency import op_cost
 from rapdarts.latency.surrogate_design import cell_channels, largest_activation
 from rapdarts.latency.surrogate_features import FeatureMaker, feature_names
-from rapdarts.latency.surrogate_networks import applied_scales, calibrate, group_totals, predicted_entry
+from rapdarts.latency.surrogate_networks import (
+    applied_scales,
+    calibrate,
+    group_totals,
+    predicted_entry,
+    why_not_applied,
+)
 from rapdarts.latency.table import LatencyTable
 from rapdarts.ondevice import predict as predict_groups
 from rapdarts.ondevice.calibration import entry_time
@@ -227,8 +233,8 @@ class LatencySurrogate:
         if not self.calibration:
             return "uncalibrated (sums of ops timed alone)"
         if not applied_scales(self.calibration):
-            return (f"uncalibrated: the scales fitted on {self.calibration['fitted_on']} whole networks predicted the "
-                    "held-out ones worse than the sums of ops, so they are not applied")
+            return (f"uncalibrated: the scales fitted on {self.calibration['fitted_on']} whole networks "
+                    f"{why_not_applied(self.calibration)}, so they are not applied")
         return f"calibrated on {self.calibration['fitted_on']} whole networks"
 
 

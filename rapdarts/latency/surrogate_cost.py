@@ -25,7 +25,7 @@ from rapdarts.latency.lookup import SETTING_OPTIONS
 from rapdarts.latency.maker import target_specs
 from rapdarts.latency.surrogate import LatencySurrogate, model_version
 from rapdarts.latency.surrogate_features import FeatureMaker
-from rapdarts.latency.surrogate_networks import applied_scales
+from rapdarts.latency.surrogate_networks import applied_scales, why_not_applied
 from rapdarts.plugins.provider import CostProvider
 from rapdarts.space.ops import is_zero
 
@@ -84,7 +84,7 @@ class SurrogateCost:
                          "were timed with its sample)")
         elif not applied_scales(model.calibration):
             notes.append(f"surrogate model {self.path} prices networks as sums of ops timed alone: its calibration "
-                         "predicted the held-out networks worse than those sums and is not applied")
+                         f"{why_not_applied(model.calibration)} and is not applied")
         unseen = (model.calibration or {}).get("unseen_shape")
         if unseen:
             applied = bool(applied_scales(model.calibration))

@@ -211,6 +211,22 @@ def calibration_helps(held_out: Mapping[str, float], plain: Mapping[str, float],
     return held_out["mean_abs_error"] < plain["mean_abs_error"] and spread <= SHAPE_TOLERANCE and carries
 
 
+def why_not_applied(calibration: Mapping[str, Any]) -> str:
+    """The checks of :func:`calibration_helps` a recorded calibration failed, in words (for messages)."""
+    reasons = []
+    held, plain = calibration.get("held_out") or {}, calibration.get("held_out_uncalibrated") or {}
+    if held and plain and held["mean_abs_error"] >= plain["mean_abs_error"]:
+        reasons.append("predicted the held-out networks no better than the sums of ops")
+    by_shape = calibration.get("residual_by_shape") or {}
+    if by_shape and max(by_shape.values()) - min(by_shape.values()) > SHAPE_TOLERANCE:
+        reasons.append(f"left networks of different shapes {max(by_shape.values()) - min(by_shape.values()):.0%} "
+                       f"apart (more than {SHAPE_TOLERANCE:.0%})")
+    unseen = calibration.get("unseen_shape")
+    if unseen and unseen["agreement"]["mean_abs_error"] >= unseen["uncalibrated"]["mean_abs_error"]:
+        reasons.append("priced a shape left out of the fit no better than the sums of ops")
+    return " and ".join(reasons) or "did not help"
+
+
 def applied_scales(calibration: Mapping[str, Any] | None) -> dict[str, float] | None:
     """The per-group scales a surrogate prices with (``None``: uncalibrated, or a calibration not applied)."""
     return (calibration or {}).get("scales") or None
