@@ -205,26 +205,28 @@ def calibration_helps(held_out: Mapping[str, float], plain: Mapping[str, float],
     worse than the plain sums do, is recorded (``fitted_scales``) but not applied: the surrogate prices
     networks as sums of its ops.
     """
+    return not failed_checks(held_out, plain, by_shape, unseen_shape)
+
+
+def failed_checks(held_out: Mapping[str, float], plain: Mapping[str, float], by_shape: Mapping[str, float],
+                  unseen_shape: Mapping[str, Any] | None = None) -> list[str]:
+    """The checks of :func:`calibration_helps` the scales fail, in words (empty: the calibration is applied)."""
+    reasons = []
+    if held_out and plain and held_out["mean_abs_error"] >= plain["mean_abs_error"]:
+        reasons.append("predicted the held-out networks no better than the sums of ops")
     spread = max(by_shape.values()) - min(by_shape.values()) if by_shape else 0.0
-    carries = unseen_shape is None or \
-        unseen_shape["agreement"]["mean_abs_error"] < unseen_shape["uncalibrated"]["mean_abs_error"]
-    return held_out["mean_abs_error"] < plain["mean_abs_error"] and spread <= SHAPE_TOLERANCE and carries
+    if spread > SHAPE_TOLERANCE:
+        reasons.append(f"left networks of different shapes {spread:.0%} apart (more than {SHAPE_TOLERANCE:.0%})")
+    if unseen_shape and unseen_shape["agreement"]["mean_abs_error"] >= unseen_shape["uncalibrated"]["mean_abs_error"]:
+        reasons.append("priced a shape left out of the fit no better than the sums of ops")
+    return reasons
 
 
 def why_not_applied(calibration: Mapping[str, Any]) -> str:
-    """The checks of :func:`calibration_helps` a recorded calibration failed, in words (for messages)."""
-    reasons = []
-    held, plain = calibration.get("held_out") or {}, calibration.get("held_out_uncalibrated") or {}
-    if held and plain and held["mean_abs_error"] >= plain["mean_abs_error"]:
-        reasons.append("predicted the held-out networks no better than the sums of ops")
-    by_shape = calibration.get("residual_by_shape") or {}
-    if by_shape and max(by_shape.values()) - min(by_shape.values()) > SHAPE_TOLERANCE:
-        reasons.append(f"left networks of different shapes {max(by_shape.values()) - min(by_shape.values()):.0%} "
-                       f"apart (more than {SHAPE_TOLERANCE:.0%})")
-    unseen = calibration.get("unseen_shape")
-    if unseen and unseen["agreement"]["mean_abs_error"] >= unseen["uncalibrated"]["mean_abs_error"]:
-        reasons.append("priced a shape left out of the fit no better than the sums of ops")
-    return " and ".join(reasons) or "did not help"
+    """Why a recorded calibration is not applied, in words (for messages)."""
+    return " and ".join(failed_checks(calibration.get("held_out") or {}, calibration.get("held_out_uncalibrated") or {},
+                                      calibration.get("residual_by_shape") or {}, calibration.get("unseen_shape"))) \
+        or "did not help"
 
 
 def applied_scales(calibration: Mapping[str, Any] | None) -> dict[str, float] | None:
