@@ -15,7 +15,12 @@ candidate statistic is computed per group:
   (``q10_block`` is what rapdarts uses since issue 18, :func:`rapdarts.ondevice.statistic.latency_of`);
 * ``q25_session``: the first quartile of the session medians;
 * ``median_block``: the median of all block medians;
-* ``iqm_block``: the interquartile mean of all block medians (what rapdarts used before).
+* ``iqm_block``: the interquartile mean of all block medians (what rapdarts used before);
+* ``hd_q10_block`` / ``hd_q20_block``: Harrell-Davis estimates of the 10th / 20th percentile of the block medians
+  (a Beta-weighted mean of all of them, :func:`rapdarts.ondevice.statistic.harrell_davis_quantile`);
+* ``fastest_fifth_block``: the mean of the fastest fifth of the block medians;
+* ``min_run`` / ``q10_run`` / ``hd_q10_run``: the fastest single run, and the plain and Harrell-Davis 10th
+  percentiles of all single runs (no blocks).
 
 ``--slow-phases`` runs a load beside the measurement, as a shared machine's neighbours do: every core
 busy (or one) for 5-40 s, then idle for 10-60 s, repeated, so the statistics can be compared under
@@ -43,13 +48,23 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rapdarts.ondevice.statistic import block_medians, harrell_davis_quantile, interquartile_mean  # noqa: E402
 
 CANDIDATES = ("median_of_sessions", "mean_of_sessions", "fastest_two_thirds", "min_block", "q10_block", "q25_block",
-              "q33_block", "q25_session", "median_block", "iqm_block")
+              "q33_block", "q25_session", "median_block", "iqm_block", "hd_q10_block", "hd_q20_block",
+              "fastest_fifth_block", "min_run", "q10_run", "hd_q10_run")
 
 
-def estimate(name: str, sessions: list[list[float]]) -> float:
-    """Candidate statistic ``name`` of one group of sessions (each a list of block medians, ms)."""
+def estimate(name: str, runs: list[list[float]], block: int) -> float:
+    """Candidate statistic ``name`` of one group of sessions (each a list of its timed runs, ms, in order)."""
+    if name.endswith("_run"):
+        every = [t for session in runs for t in session]
+        if name == "min_run":
+            return min(every)
+        return harrell_davis_quantile(every, 0.10) if name == "hd_q10_run" else float(np.quantile(every, 0.10))
+    sessions = [block_medians(session, block) for session in runs]
     blocks = [b for session in sessions for b in session]
     medians = [statistics.median(session) for session in sessions]
     if name == "median_of_sessions":
@@ -65,16 +80,19 @@ def estimate(name: str, sessions: list[list[float]]) -> float:
         return float(np.quantile(medians, 0.25))
     if name == "median_block":
         return float(np.median(blocks))
+    if name.startswith("hd_q"):
+        return harrell_davis_quantile(blocks, int(name[4:6]) / 100)
+    if name == "fastest_fifth_block":
+        fastest = sorted(blocks)[:max(1, round(len(blocks) / 5))]
+        return statistics.mean(fastest)
     if name == "iqm_block":
-        from rapdarts.ondevice.statistic import interquartile_mean
-
         return interquartile_mean(blocks)
     quantile = {"q10_block": 0.10, "q25_block": 0.25, "q33_block": 1 / 3}[name]
     return float(np.quantile(blocks, quantile))
 
 
 def collect(args: argparse.Namespace) -> tuple[dict[str, list[list[float]]], float]:
-    """Block medians (ms) of every session of every network, rounds interleaved; and the seconds it took."""
+    """The timed runs (ms) of every session of every network, rounds interleaved; and the seconds it took."""
     from rapdarts.costs.target import TargetNetwork
     from rapdarts.data import DataShape
     from rapdarts.latency.networks import network_model
@@ -98,15 +116,12 @@ def collect(args: argparse.Namespace) -> tuple[dict[str, list[list[float]]], flo
             feed = {session.get_inputs()[0].name: inputs}
             for _ in range(args.warmup):
                 session.run(None, feed)
-            blocks = []
-            for _ in range(args.blocks):
-                runs = []
-                for _ in range(args.block):
-                    start = time.perf_counter_ns()
-                    session.run(None, feed)
-                    runs.append((time.perf_counter_ns() - start) / 1e6)
-                blocks.append(statistics.median(runs))
-            sessions[name].append(blocks)
+            runs = []
+            for _ in range(args.blocks * args.block):
+                start = time.perf_counter_ns()
+                session.run(None, feed)
+                runs.append((time.perf_counter_ns() - start) / 1e6)
+            sessions[name].append(runs)
     return sessions, time.perf_counter() - started
 
 
@@ -139,13 +154,13 @@ class SlowPhases:
             process.kill()
 
 
-def repeatability(sessions: dict[str, list[list[float]]], group: int) -> dict[str, dict[str, float]]:
+def repeatability(sessions: dict[str, list[list[float]]], group: int, block: int) -> dict[str, dict[str, float]]:
     """Per candidate: how far apart estimates from consecutive groups of ``group`` rounds are (all networks)."""
     result = {}
     for name in CANDIDATES:
         differences = []
         for rounds in sessions.values():
-            estimates = [estimate(name, rounds[i:i + group]) for i in range(0, len(rounds) - group + 1, group)]
+            estimates = [estimate(name, rounds[i:i + group], block) for i in range(0, len(rounds) - group + 1, group)]
             differences += [abs(b / a - 1.0) for a, b in zip(estimates, estimates[1:])]
         differences = np.asarray(differences)
         result[name] = {"pairs": int(len(differences)), "within_3pct": float((differences <= 0.03).mean()),
@@ -179,13 +194,13 @@ def main() -> None:
     finally:
         if neighbour is not None:
             neighbour.stop()
-    results = repeatability(sessions, args.group)
+    results = repeatability(sessions, args.group, args.block)
     best = min(CANDIDATES, key=lambda n: (-results[n]["within_3pct"], results[n]["median_difference"]))
     spread = {name: (max(statistics.median(s) for s in rounds) - min(statistics.median(s) for s in rounds))
               / statistics.median(statistics.median(s) for s in rounds) for name, rounds in sessions.items()}
     result = {"benchmark": "stopwatch", "machine": f"{device_name()}, {args.threads} ONNX Runtime thread(s)",
               "settings": vars(args), "seconds": seconds, "session_median_spread": spread, "candidates": results,
-              "most_repeatable": best, "sessions_ms": sessions}
+              "most_repeatable": best, "runs_ms": sessions}
     summary = "; ".join(f"{n}: {r['within_3pct']:.0%} of {r['pairs']} pairs within 3%, median diff "
                         f"{r['median_difference']:.1%}, max {r['max_difference']:.1%}" for n, r in results.items())
     condition = "with slow phases beside it" if args.slow_phases else "no load beside it"

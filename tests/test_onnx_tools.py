@@ -27,7 +27,9 @@ def test_timing_reports_the_latency_statistic_and_its_sessions():
     settings = TimingSettings(warmup=2, repeats=10, block=5, sessions=2, extra_sessions=0)
     timing = time_model(data, np.random.rand(1, 4, 8, 8).astype(np.float32), settings)
     summary = timing.to_dict()
-    assert summary["p10_ms"] <= timing.latency_ms <= summary["p90_ms"] and summary["latency_ms"] == timing.latency_ms
+    blocks = [b for session in timing.blocks_ms for b in session]
+    # the Harrell-Davis 10th percentile weighs every block, most the fastest: between the fastest and the p90
+    assert min(blocks) <= timing.latency_ms <= summary["p90_ms"] and summary["latency_ms"] == timing.latency_ms
     assert len(timing.session_medians_ms) == 2 and [len(blocks) for blocks in timing.blocks_ms] == [2, 2]
 
 

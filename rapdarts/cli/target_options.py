@@ -67,7 +67,7 @@ def timing_options(function: Callable) -> Callable:
                      help="Timed runs per session."),
         click.option("--block", default=DEFAULT_TIMING.block, type=click.IntRange(min=1), show_default=True,
                      help="Runs per block: a session's timed runs are summarised by the medians of blocks of this "
-                     "many, and the latency is the 10th percentile of all block medians."),
+                     "many, and the latency is the 10th percentile of all block medians (Harrell-Davis estimate)."),
         click.option("--sessions", default=DEFAULT_TIMING.sessions, type=click.IntRange(min=1), show_default=True,
                      help="Fresh sessions per op and network (interleaved rounds)."),
     ]

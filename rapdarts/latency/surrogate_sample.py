@@ -14,7 +14,7 @@ is timed in every chunk's rounds: how far its chunks drift apart is the machine'
 profile (reported, not corrected), and its latency over the whole profile is what judging later
 compares the machine with.
 
-The file is a latency table (``rapdarts-latency-table/4``, header from
+The file is a latency table (``rapdarts-latency-table/5``, header from
 :func:`rapdarts.ondevice.table_header`: device, ONNX Runtime, settings) whose entries span shapes
 and batch sizes; ``header["surrogate_sample"]`` holds the design, the budget and the time used,
 the configurations planned but not yet timed, the sessions of the chunk in progress, and the

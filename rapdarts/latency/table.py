@@ -83,9 +83,9 @@ class LatencyTable:
                         "alone); profile again for a calibrated table", path)
             table.header["calibration"] = None
         elif data["format"] != TABLE_FORMAT:
-            log.warning("latency table %s was made by an older rapdarts: its entries are %s, not the 10th percentile "
-                        "of block medians every measurement now uses, so they read a few percent high against a "
-                        "measurement; profile again", path, OLD_STATISTICS[data["format"]])
+            log.warning("latency table %s was made by an older rapdarts: its entries are %s, not the Harrell-Davis "
+                        "10th percentile of block medians every measurement now uses, so they may read a few percent "
+                        "off against a measurement; profile again", path, OLD_STATISTICS[data["format"]])
         if not header["complete"]:
             log.warning("latency table %s is incomplete (%d of %s entries): an interrupted profile; rerun the same "
                         "'rapdarts profile' command to complete it", path, len(entries), header.get("entries_expected"))

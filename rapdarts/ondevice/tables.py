@@ -26,13 +26,16 @@ from .machine import machine_identity
 from .statistic import STATISTIC
 from .timing import TimingSettings
 
-TABLE_FORMAT = "rapdarts-latency-table/4"
-OLD_TABLE_FORMATS = ("rapdarts-latency-table/1", "rapdarts-latency-table/2", "rapdarts-latency-table/3")
+TABLE_FORMAT = "rapdarts-latency-table/5"
+OLD_TABLE_FORMATS = ("rapdarts-latency-table/1", "rapdarts-latency-table/2", "rapdarts-latency-table/3",
+                     "rapdarts-latency-table/4")
 """Formats still read: /1 (before calibration existed, used uncalibrated), /2 (entries priced by their median
 of session medians, before the latency statistic and the noise floor) and /3 (entries priced by the interquartile
-mean of block medians, before the 10th percentile)."""
+mean of block medians, before the 10th percentile) and /4 (the plain, interpolated 10th percentile of block
+medians, before its Harrell-Davis estimate)."""
 OLD_STATISTICS = {"rapdarts-latency-table/2": "the median of session medians",
-                  "rapdarts-latency-table/3": "the interquartile mean of block medians"}
+                  "rapdarts-latency-table/3": "the interquartile mean of block medians",
+                  "rapdarts-latency-table/4": "the plain 10th percentile of block medians"}
 """What the entries of an older table are, for the warning that says so."""
 MANIFEST_FORMAT = "rapdarts-op-export/2"
 SAME_MACHINE_KEYS = ("device", "onnxruntime", "provider", "intra_threads", "inter_threads", "optimization", "batch",
