@@ -28,8 +28,10 @@ slow phases as well as on a quiet machine.
 
 Repeatability is the relative difference between the estimates of consecutive groups of the same
 network (independent measurements): the share of pairs within 3% and 5%, the median and the
-largest difference. Slow phases of a shared machine only ever add time, so statistics from the
-fast side of the distribution should repeat best; this measures by how much, here.
+largest difference, and the relative sd of one estimate that the differences imply (their root mean
+square over the square root of two), the figure that decides the share within 3% once there are
+many. Slow phases of a shared machine only ever add time, so statistics from the fast side of the
+distribution should repeat best; this measures by how much, here.
 
     python benchmarks/stopwatch.py                      # 5 networks, 60 rounds of 3 blocks of 10 runs (~4 min)
     python benchmarks/stopwatch.py --slow-phases        # the same, with a neighbour's slow phases beside it
@@ -165,7 +167,8 @@ def repeatability(sessions: dict[str, list[list[float]]], group: int, block: int
         differences = np.asarray(differences)
         result[name] = {"pairs": int(len(differences)), "within_3pct": float((differences <= 0.03).mean()),
                         "within_5pct": float((differences <= 0.05).mean()),
-                        "median_difference": float(np.median(differences)), "max_difference": float(differences.max())}
+                        "median_difference": float(np.median(differences)), "max_difference": float(differences.max()),
+                        "sd_of_one_estimate": float(np.sqrt(np.mean(differences ** 2) / 2))}
     return result
 
 
@@ -202,7 +205,8 @@ def main() -> None:
               "settings": vars(args), "seconds": seconds, "session_median_spread": spread, "candidates": results,
               "most_repeatable": best, "runs_ms": sessions}
     summary = "; ".join(f"{n}: {r['within_3pct']:.0%} of {r['pairs']} pairs within 3%, median diff "
-                        f"{r['median_difference']:.1%}, max {r['max_difference']:.1%}" for n, r in results.items())
+                        f"{r['median_difference']:.1%}, max {r['max_difference']:.1%}, sd {r['sd_of_one_estimate']:.2%}"
+                        for n, r in results.items())
     condition = "with slow phases beside it" if args.slow_phases else "no load beside it"
     report("stopwatch", result, f"{condition}: C={args.channels}/{args.cells} cells, {args.networks} networks, "
            f"{args.rounds} rounds "
