@@ -18,9 +18,12 @@ low statistic that loses when quiet (40%): a single lucky block decides it; the 
 needs about a tenth of the blocks to be fast. Of a measurement's 16-40 blocks the plain 10th
 percentile is the second- or third-fastest (an interpolation of two), so it jumps with whichever
 block that was; the Harrell-Davis estimate of the same quantile weights all blocks, mostly the
-fastest few, and its independent estimates had a 4-17% smaller standard deviation than the plain
-percentile's in all nine comparisons made on 2026-12-04 (three sets of raw timings, each cut into
-estimates of 5, 10 and 20 rounds), for the same quantity. The figures and their dates are in ``benchmarks/RESULTS.md``.
+fastest few, and its independent estimates had a 1-17% smaller standard deviation than the plain
+percentile's in all fifteen comparisons made on 2026-12-04 (five sets of raw timings, each cut into
+estimates of 5, 10 and 20 rounds), for the same quantity. The minimum of single runs repeated
+better still on that very noisy host, but not on a quiet one, and what it estimates falls with
+the number of runs timed, so a table entry and a budget check timed with different numbers of
+sessions would not be comparable; a quantile is the same quantity however many blocks it has. The figures and their dates are in ``benchmarks/RESULTS.md``.
 The same function is used everywhere: tables, validation, ``cost --measure``, the training report,
 budgets and the surrogate's sample.
 
