@@ -21,6 +21,7 @@ from rapdarts.ondevice.statistic import (
     interquartile_mean,
     latency_of,
     noise_floor,
+    rounds_to_agree,
     scaled_sd,
 )
 from rapdarts.ondevice.timing import REFERENCE_COPIES, TimingSettings, time_models, time_with_floor
@@ -151,3 +152,26 @@ def test_independent_estimates_are_disjoint_halves():
     timing = Timing([[1.0], [1.0], [2.0], [2.0]])
     assert timing.estimates(2) == [1.0, 2.0] and timing.split_difference == pytest.approx(1.0)
     assert noise_floor([1.0, 1.1], 4, "x")["worst_spread"] == pytest.approx(0.1 / 1.05)
+
+
+def test_rounds_to_agree_is_what_makes_two_timings_agree_19_times_in_20():
+    """A floor of sd 2% at 4 rounds: ±3% agreement in 95% of pairs needs sd 3% / (1.96 sqrt 2), i.e. 14 rounds; two
+    simulated estimates of that many rounds (sd scaled by the square root) then agree about 95% of the time."""
+    floor = {"sd": 0.02, "rounds_per_estimate": 4}
+    assert rounds_to_agree(floor) == 14
+    assert rounds_to_agree({"sd": 0.001, "rounds_per_estimate": 4}) == 1
+    assert rounds_to_agree(floor, tolerance=0.06) == 4  # twice the tolerance: a quarter of the rounds
+    sd = scaled_sd(floor, rounds_to_agree(floor))
+    rng = np.random.default_rng(5)
+    first, second = 10 * (1 + sd * rng.standard_normal((2, 20000)))
+    assert np.mean(np.abs(second / first - 1) <= 0.03) == pytest.approx(0.95, abs=0.01)
+
+
+def test_the_noise_floor_line_says_how_many_rounds_repeatable_figures_need():
+    from rapdarts.cli.latency_commands import describe_floor
+
+    floor = {"network": "the reference", "estimates_ms": [10.0, 10.4, 9.8, 10.1], "rounds_per_estimate": 4,
+             "sd": 0.02, "worst_spread": 0.06}
+    assert "agree within ±3% 19 times in 20 with about 14 rounds here (--sessions 14)" in describe_floor(floor)
+    noisy = {**floor, "sd": 0.2}
+    assert "too noisy" in describe_floor(noisy) and "more than 1000 rounds" in describe_floor(noisy)

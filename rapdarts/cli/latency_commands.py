@@ -16,7 +16,7 @@ from rapdarts.errors import RapdartsError
 from rapdarts.latency.lookup import LatencyLookup
 from rapdarts.latency.maker import DEFAULT_NETWORKS, calibration_genotypes, export_bundle, make_table, target_specs
 from rapdarts.latency.table import LatencyTable
-from rapdarts.ondevice import PRECISIONS
+from rapdarts.ondevice import PRECISIONS, rounds_to_agree
 from rapdarts.runtime.progress import logs_above_bars
 from rapdarts.space.genotype import load_genotype
 
@@ -191,7 +191,20 @@ def describe_floor(floor: dict[str, Any]) -> str:
     """The noise floor next to a prediction error: how far independent timings of one network came out here."""
     return (f"noise floor: {len(floor['estimates_ms'])} independent estimates of {floor['network']} timed in the "
             f"same rounds varied by {floor['sd']:.1%} (sd), worst spread {floor['worst_spread']:.1%}: errors of that "
-            "size are the machine, not the table")
+            f"size are the machine, not the table; {describe_rounds_needed(floor)}")
+
+
+def describe_rounds_needed(floor: dict[str, Any]) -> str:
+    """How long a user must time here for repeatable figures: the rounds for ±3% agreement 19 times in 20."""
+    needed = rounds_to_agree(floor)
+    if needed > MOST_ROUNDS_WORTH_ADVISING:
+        return (f"two timings agree within ±3% 19 times in 20 only with more than {MOST_ROUNDS_WORTH_ADVISING} rounds "
+                "here: this machine is too noisy for figures that fine")
+    return f"two timings agree within ±3% 19 times in 20 with about {needed} rounds here (--sessions {needed})"
+
+
+MOST_ROUNDS_WORTH_ADVISING = 1000
+"""Beyond this many rounds (hours for a whole network) the advice is that the machine is too noisy."""
 
 
 def format_agreement(stats: dict[str, Any]) -> str:

@@ -11,7 +11,17 @@ with the same code, so host and device measure identically.
 from .calibration import agreement, entry_latency, fit_scales, network_features, nnls, predict
 from .machine import cpu_model, device_name, machine_identity, measured_here
 from .maker import MIN_FIT, MIN_HELD_OUT, main, print_progress, table_from_export
-from .statistic import STATISTIC, Timing, latency_of, noise_floor, relative_range, relative_sd, scaled_sd, spread
+from .statistic import (
+    STATISTIC,
+    Timing,
+    latency_of,
+    noise_floor,
+    relative_range,
+    relative_sd,
+    rounds_to_agree,
+    scaled_sd,
+    spread,
+)
 from .tables import (
                      MANIFEST_FORMAT,
                      OLD_STATISTICS,
@@ -42,7 +52,8 @@ __all__ = [
     "MIN_FIT", "MIN_HELD_OUT", "main", "print_progress", "table_from_export",
     "MANIFEST_FORMAT", "OLD_STATISTICS", "OLD_TABLE_FORMATS", "SAME_MACHINE_KEYS", "TABLE_FORMAT", "cache_sizes",
     "table_header", "write_table",
-    "STATISTIC", "Timing", "latency_of", "noise_floor", "relative_range", "relative_sd", "scaled_sd", "spread",
+    "STATISTIC", "Timing", "latency_of", "noise_floor", "relative_range", "relative_sd", "rounds_to_agree",
+    "scaled_sd", "spread",
     "OPTIMIZATION_LEVELS", "PRECISIONS", "REFERENCE_COPIES", "ProfilingError", "TimingSettings", "check_settings",
     "make_session", "run_session", "time_model", "time_models", "time_with_floor",
 ]

@@ -23,7 +23,8 @@ percentile's in all fifteen comparisons made on 2026-12-04 (five sets of raw tim
 estimates of 5, 10 and 20 rounds), for the same quantity. The minimum of single runs repeated
 better still on that very noisy host, but not on a quiet one, and what it estimates falls with
 the number of runs timed, so a table entry and a budget check timed with different numbers of
-sessions would not be comparable; a quantile is the same quantity however many blocks it has. The figures and their dates are in ``benchmarks/RESULTS.md``.
+sessions would not be comparable; a quantile is the same quantity however many blocks it has. The
+figures and their dates are in ``benchmarks/RESULTS.md``.
 The same function is used everywhere: tables, validation, ``cost --measure``, the training report,
 budgets and the surrogate's sample.
 
@@ -214,3 +215,16 @@ def scaled_sd(floor: dict[str, Any], rounds: float) -> float:
     """The floor's relative sd for an estimate of ``rounds`` rounds (noise falls with the square root of the
     rounds; a floor measured on slow phases longer than the estimates may still understate it)."""
     return floor["sd"] * math.sqrt(floor["rounds_per_estimate"] / max(rounds, 1e-9))
+
+
+def rounds_to_agree(floor: dict[str, Any], tolerance: float = 0.03, share: float = 0.95) -> int:
+    """Rounds a measurement needs on this machine for two independent ones to agree within ``±tolerance`` in
+    ``share`` of cases, from the floor's relative sd (at least 1).
+
+    Two estimates with relative sd ``s`` differ with sd ``s * sqrt(2)``; agreement in ``share`` of cases needs
+    ``z * s * sqrt(2) <= tolerance`` (``z`` the two-sided normal quantile), and ``s`` falls with the square root
+    of the rounds (:func:`scaled_sd`). Slow phases longer than a measurement make this an underestimate, so it
+    is the least a user should time, not a promise."""
+    z = statistics.NormalDist().inv_cdf(0.5 + share / 2)
+    allowed_sd = tolerance / (z * math.sqrt(2))
+    return max(1, math.ceil(floor["rounds_per_estimate"] * (floor["sd"] / allowed_sd) ** 2))
