@@ -27,6 +27,7 @@ do not allow; one flattened all-reduce per step does the same work.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
@@ -108,10 +109,24 @@ def cluster(device: str = "auto") -> Cluster:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=timedelta(minutes=30))
+        atexit.register(_leave_job)
     _current = Cluster(rank, world_size, local_rank, backend)
     if rank != 0:  # other ranks are silent: rank 0 logs, draws progress and writes for the job
         logging.getLogger("rapdarts").setLevel(logging.ERROR)
     return _current
+
+
+def _leave_job() -> None:
+    """Tear the process group down before the interpreter does: a gloo group left to the interpreter's exit can
+    destroy its worker threads while they are still joinable, and the rank then dies with SIGABRT ("terminate
+    called without an active exception") after its work is done, failing the whole torchrun job."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # noqa: BLE001 - at exit, a group the other ranks already left must not mask the result
+            pass
 
 
 def current() -> Cluster:
