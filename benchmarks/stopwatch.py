@@ -12,12 +12,13 @@ candidate statistic is computed per group:
 * ``fastest_two_thirds``: the mean of the fastest two thirds of the session medians (LightNAS);
 * ``min_block``: the fastest block median (timeit reports the minimum);
 * ``q10_block`` / ``q25_block`` / ``q33_block``: low quantiles of all block medians of the group
-  (``q10_block`` is what rapdarts uses since issue 18, :func:`rapdarts.ondevice.statistic.latency_of`);
+  (``q10_block`` is what rapdarts used from 2026-12-03 until the Harrell-Davis estimate below);
 * ``q25_session``: the first quartile of the session medians;
 * ``median_block``: the median of all block medians;
 * ``iqm_block``: the interquartile mean of all block medians (what rapdarts used before);
 * ``hd_q10_block`` / ``hd_q20_block``: Harrell-Davis estimates of the 10th / 20th percentile of the block medians
-  (a Beta-weighted mean of all of them, :func:`rapdarts.ondevice.statistic.harrell_davis_quantile`);
+  (a Beta-weighted mean of all of them; ``hd_q10_block`` is what rapdarts uses since 2026-12-04,
+  :func:`rapdarts.ondevice.statistic.latency_of`);
 * ``fastest_fifth_block``: the mean of the fastest fifth of the block medians;
 * ``min_run`` / ``q10_run`` / ``hd_q10_run``: the fastest single run, and the plain and Harrell-Davis 10th
   percentiles of all single runs (no blocks).
