@@ -136,6 +136,7 @@ def main() -> None:
         judged = judge_networks(surrogate, target, args.networks, seed=1, settings=big if target.batch > 1 else None)
         out["networks"][label] = {"seconds": time.monotonic() - start, "agreement": judged["agreement"],
                                   "agreement_uncalibrated": judged["agreement_uncalibrated"],
+                                  "agreement_alone": judged["agreement_alone"],
                                   "reference": judged["reference"],
                                   "agreement_drift_corrected": judged["agreement_drift_corrected"],
                                   "settings": judged["settings"],
@@ -165,9 +166,12 @@ def main() -> None:
     if out["profile"]["reference"]:
         parts.append("reference network's chunks during the profile %.2fx-%.2fx its profile latency"
                      % (out["profile"]["reference"]["fastest_chunk"], out["profile"]["reference"]["slowest_chunk"]))
+    if surrogate.context is not None:
+        parts.append(f"{surrogate.context.summary()['chains']} chains timed for the in-context ratio")
     parts += [f"{label}: {r['agreement']['within_10pct']:.0%} within 10%, {r['agreement']['within_5pct']:.0%} within "
-              f"5%, mean {r['agreement']['mean_error']:+.1%} (n={r['agreement']['n']})" + _drift_part(r)
-              for label, r in out["networks"].items()]
+              f"5%, mean {r['agreement']['mean_error']:+.1%} (n={r['agreement']['n']}; sums of ops alone "
+              f"{r['agreement_alone']['within_10pct']:.0%}, mean {r['agreement_alone']['mean_error']:+.1%})"
+              + _drift_part(r) for label, r in out["networks"].items()]
     report("surrogate", out, "; ".join(parts), write=not args.no_write)
 
 

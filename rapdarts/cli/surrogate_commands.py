@@ -157,6 +157,7 @@ def surrogate_fit(samples: tuple[str, ...], out: str, kind: str, folds: int, hol
         _print_errors(f"held-out error ({len(held)} of {len(keys)} ops)", report)
     surrogate = LatencySurrogate.fit(tables, kind, folds=folds, seed=seed)
     _print_selection(surrogate.selection)
+    click.echo(f"  {_describe_context(surrogate)}")
     click.echo(f"  {_describe_calibration(surrogate.calibration)}")
     surrogate.save(out)
     click.echo(f"surrogate: {out} ({surrogate.describe()})")
@@ -209,7 +210,7 @@ def surrogate_evaluate(model: str, tables: tuple[str, ...], networks: int, seed:
             click.echo("  the sample has no reference network (profiled by an older rapdarts): machine drift since "
                        "the profile cannot be told apart from the surrogate's error")
         for label, key in (("calibrated", "agreement"), ("uncalibrated", "agreement_uncalibrated"),
-                           ("drift corrected", "agreement_drift_corrected")):
+                           ("ops alone", "agreement_alone"), ("drift corrected", "agreement_drift_corrected")):
             stats = judged[key]
             if stats is None:
                 continue
@@ -243,6 +244,17 @@ def _print_selection(selection: dict) -> None:
         chosen = selection["choice"].get(op, selection["overall_kind"])
         click.echo(f"  {op:18s} {n:>4d} {cells}  {chosen}")
     click.echo(f"models: {selection['mode']} (overall best: {selection['overall_kind']})")
+
+
+def _describe_context(surrogate: Any) -> str:
+    """How the surrogate prices an op inside a network: from chains the profile timed, or at its time alone."""
+    if surrogate.context is None:
+        return ("ops inside a network are priced at their time alone (the sample has no chains: profiled by an "
+                "older rapdarts, or a plain table)")
+    summary = surrogate.context.summary()
+    ratios = ", ".join(f"{op} {ratio:.2f}" for op, ratio in summary["median_ratio"].items())
+    return (f"ops inside a network: {summary['chains']} chains of {summary['chain_length']} timed with the sample; "
+            f"median share of an op's time alone it keeps between neighbours: {ratios}")
 
 
 def _describe_calibration(fitted: dict | None) -> str:

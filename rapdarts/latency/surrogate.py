@@ -5,8 +5,10 @@ strides and batch sizes (``rapdarts surrogate profile`` times a designed one,
 :mod:`.surrogate_sample`; any latency table works too). Per op type it fits the model kind that
 cross-validation prefers (:mod:`.surrogate_models`) on the features of :mod:`.surrogate_features`,
 predicting the logarithm of the op's latency statistic. Whole networks are priced like a table
-prices them, with per-op-group scales fitted on whole networks the profile timed
-(:mod:`.surrogate_networks`), so ``--cost surrogate`` prices any target network.
+prices them, every op at the share of its time alone that it keeps between neighbours (a ratio
+learnt from chains of ops the profile timed, :mod:`.surrogate_context`), with per-op-group scales
+fitted on whole networks the profile timed (:mod:`.surrogate_networks`), so ``--cost surrogate``
+prices any target network.
 
 Model files store the training data, the choice and the calibration, not a pickle: loading refits
 the models (deterministic), so a file never breaks across scikit-learn versions; when the version
@@ -33,6 +35,7 @@ from rapdarts.costs.target import TargetNetwork
 from rapdarts.errors import RapdartsError
 from rapdarts.latency import surrogate_models as model_kinds
 from rapdarts.latency.op_latency import op_cost
+from rapdarts.latency.surrogate_context import ContextModel, context_data
 from rapdarts.latency.surrogate_design import cell_channels, largest_activation
 from rapdarts.latency.surrogate_features import FeatureMaker, feature_names
 from rapdarts.latency.surrogate_networks import (
@@ -87,7 +90,11 @@ class LatencySurrogate:
     region: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     """Per op type, the range of cell channels, resolution, batch and largest activation it was fitted on."""
     sources: list[str] = field(default_factory=list)
+    context_fit: dict[str, Any] | None = None
+    """``{"index": rows of the samples timed as chains too, "ratio": their measured in-chain ratios}``
+    (:mod:`.surrogate_context`); ``None``: no chains, ops are priced inside a network at their time alone."""
     models: dict[str, Any] = field(default_factory=dict, repr=False)
+    context: ContextModel | None = field(default=None, repr=False)
 
     @classmethod
     def fit(cls, tables: LatencyTable | Sequence[LatencyTable], kind: str = model_kinds.AUTO,
@@ -119,6 +126,8 @@ class LatencySurrogate:
             counts = {op: surrogate.ops.count(op) for op in set(surrogate.ops)}
             surrogate.selection = {"choice": {op: model_kinds.usable_kind(kind, n) for op, n in sorted(counts.items())},
                                    "overall_kind": kind, "mode": "given"}
+        index, ratios = context_data(wanted, entries, header.get("overhead_ms"))
+        surrogate.context_fit = {"index": index, "ratio": ratios} if index else None
         surrogate._train()
         timed = list(networks) if networks is not None else [n for t in tables for n in sample_networks(t)]
         surrogate.calibration = calibrate(surrogate, timed) if timed else None
@@ -126,6 +135,11 @@ class LatencySurrogate:
 
     def _train(self) -> None:
         self.models = model_kinds.fit_per_op(self.x, self.y, self.ops, self.selection["choice"])
+        self.context = None
+        if self.context_fit:
+            index = list(self.context_fit["index"])
+            self.context = ContextModel(self.x[index], np.asarray(self.context_fit["ratio"], float),
+                                        [self.ops[i] for i in index])
 
     @property
     def choice(self) -> dict[str, str]:
@@ -156,24 +170,44 @@ class LatencySurrogate:
         x = (features or FeatureMaker()).rows(specs)
         return np.exp(self._log_predict(x, [spec.op for spec in specs]))
 
-    def predicted_entries(self, specs: Sequence[OpSpec]) -> dict[str, dict[str, Any]]:
-        """Table entries (by key) of ``specs`` with their predicted latencies."""
+    def context_ratios(self, specs: Sequence[OpSpec], features: FeatureMaker | None = None) -> np.ndarray:
+        """The share of each op's priced time alone that it costs inside a network (all 1 without chains)."""
+        if self.context is None or not specs:
+            return np.ones(len(specs))
+        ratios = self.context.predict((features or FeatureMaker()).rows(specs), [spec.op for spec in specs])
+        return np.where([spec.op == "stem" for spec in specs], 1.0, ratios)  # the stem is at the graph input
+
+    def in_context(self, spec: OpSpec, latency_ms: float, ratio: float) -> float:
+        """A table-entry latency (overhead included) that prices the op as it runs inside a network."""
+        overhead = float(self.header.get("overhead_ms") or 0.0)
+        if spec.op == "stem":
+            return latency_ms
+        return overhead + max(latency_ms - overhead, 0.0) * ratio
+
+    def predicted_entries(self, specs: Sequence[OpSpec], context: bool = True) -> dict[str, dict[str, Any]]:
+        """Table entries (by key) of ``specs`` with their predicted latencies inside a network (``context``) or
+        alone."""
         latencies = self.predict_specs(specs)
-        return {spec.key(): predicted_entry(spec, float(value)) for spec, value in zip(specs, latencies)}
+        ratios = self.context_ratios(specs) if context else np.ones(len(specs))
+        return {spec.key(): predicted_entry(spec, self.in_context(spec, float(value), float(ratio)))
+                for spec, value, ratio in zip(specs, latencies, ratios)}
 
     @property
     def cost_header(self) -> dict[str, Any]:
         """What :func:`rapdarts.latency.op_latency.op_cost` needs: the overhead and the calibration."""
         return {"overhead_ms": self.header.get("overhead_ms"), "calibration": self.calibration}
 
-    def op_cost(self, spec: OpSpec, latency_ms: float) -> float:
-        """The calibrated cost (ms) inside a network of an op whose predicted time alone is ``latency_ms``."""
-        return op_cost(self.cost_header, predicted_entry(spec, latency_ms))
+    def op_cost(self, spec: OpSpec, latency_ms: float, ratio: float = 1.0) -> float:
+        """The calibrated cost (ms) inside a network of an op whose predicted time alone is ``latency_ms`` and whose
+        in-context ratio is ``ratio`` (:meth:`context_ratios`)."""
+        return op_cost(self.cost_header, predicted_entry(spec, self.in_context(spec, latency_ms, ratio)))
 
-    def predict_network(self, genotype: Genotype, target: TargetNetwork, calibrated: bool = True) -> float:
-        """The latency (ms) of ``genotype``'s network at ``target``: what ``--cost surrogate`` adds up."""
+    def predict_network(self, genotype: Genotype, target: TargetNetwork, calibrated: bool = True,
+                        context: bool = True) -> float:
+        """The latency (ms) of ``genotype``'s network at ``target``: what ``--cost surrogate`` adds up
+        (``context=False``: the sum of its ops timed alone, for comparison)."""
         scales = applied_scales(self.calibration) if calibrated else None
-        return predict_groups(group_totals(self, genotype, target), scales)
+        return predict_groups(group_totals(self, genotype, target, context), scales)
 
     def outside(self, spec: OpSpec) -> str | None:
         """Why ``spec`` lies outside what the surrogate was fitted on (it then extrapolates), or ``None``."""
@@ -192,6 +226,7 @@ class LatencySurrogate:
         data = {"format": FORMAT, "features": feature_names(), "sklearn": sklearn.__version__, "kind": self.kind,
                 "table_header": self.header, "sources": self.sources, "selection": self.selection,
                 "calibration": self.calibration, "region": self.region, "ops": self.ops, "keys": self.keys,
+                "context": self.context_fit,
                 "x": self.x.tolist(), "y": self.y.tolist(),
                 "fitted_predictions": self._log_predict(self.x, self.ops).tolist()}
         return atomic_write_json(path, data)
@@ -206,7 +241,7 @@ class LatencySurrogate:
         try:
             surrogate = cls(data["table_header"], list(data["ops"]), list(data["keys"]), np.asarray(data["x"], float),
                             np.asarray(data["y"], float), data["kind"], data["selection"], data["calibration"],
-                            data["region"], list(data["sources"]))
+                            data["region"], list(data["sources"]), data.get("context"))
             rows = len(surrogate.ops)
             if surrogate.x.shape != (rows, len(feature_names())) or len(surrogate.y) != rows:
                 raise ValueError("training data of inconsistent shape")
@@ -227,6 +262,7 @@ class LatencySurrogate:
         return (f"{len(self.ops)} samples of {len(set(self.ops))} op types measured on {h.get('device')} "
                 f"({h.get('provider')}, {h.get('intra_threads')} thread(s), optimisation {h.get('optimization')}); "
                 f"models: {self.selection.get('mode', '?')} ({', '.join(kinds)}); "
+                + (f"ops in a network from {len(self.context.ops)} chains; " if self.context is not None else "")
                 + self._calibration_state())
 
     def _calibration_state(self) -> str:

@@ -7,9 +7,10 @@ A provider made by :func:`surrogate_provider` reads its options under its own na
   settings the costs are for; a model fitted on a sample timed with other ones is refused (one line).
 
 An op costs what it costs in a table (:func:`rapdarts.latency.op_latency.op_cost`): its predicted
-time alone minus the per-call overhead (counted once, with the stem), times its group's
-calibration scale; so an expected latency is still a weighted sum of per-op costs, at any width,
-resolution or batch. Predictions are kept per spec, so a search's cost tables ask the models once.
+time alone minus the per-call overhead (counted once, with the stem), times the share of that it
+keeps inside a network (:mod:`rapdarts.latency.surrogate_context`), times its group's calibration
+scale; so an expected latency is still a weighted sum of per-op costs, at any width, resolution or
+batch. Predictions are kept per spec, so a search's cost tables ask the models once.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class SurrogateCost:
         """Header field -> the value the options ask for (checked against the model's sample)."""
         self._model: LatencySurrogate | None = None
         self._features: FeatureMaker | None = None
-        self._predicted: dict[str, float] = {}
+        self._predicted: dict[str, tuple[float, float]] = {}
+        """Spec key -> (predicted time alone, in-context ratio)."""
         self._lock = threading.Lock()
 
     def model(self) -> LatencySurrogate:
@@ -72,8 +74,9 @@ class SurrogateCost:
             model = self._load()
             key = priced.key()
             if key not in self._predicted:
-                self._predicted[key] = float(model.predict_specs([priced], self._features)[0])
-            return model.op_cost(priced, self._predicted[key])
+                self._predicted[key] = (float(model.predict_specs([priced], self._features)[0]),
+                                        float(model.context_ratios([priced], self._features)[0]))
+            return model.op_cost(priced, *self._predicted[key])
 
     def target_note(self, target: TargetNetwork) -> str | None:
         """What to know before pricing ``target``: an uncalibrated model, shapes outside the sample."""

@@ -1,7 +1,8 @@
 """Whole networks from the latency surrogate: the calibration networks a profile times, the calibration, judging.
 
 A network is priced like a table prices it (:mod:`rapdarts.latency.op_latency`): every op at its
-shape, here predicted by the surrogate instead of looked up, the per-call overhead counted once
+shape, here predicted by the surrogate instead of looked up and taken at the share of its time alone
+that it keeps between neighbours (:mod:`.surrogate_context`), the per-call overhead counted once
 (with the stem), each op scaled by its group's calibration factor. The factors are fitted by
 :func:`rapdarts.ondevice.fit_scales` on whole networks that ``rapdarts surrogate profile`` times
 in the same rounds as the sample: random and single-op genotypes at :data:`CALIBRATION_SHAPES`
@@ -76,7 +77,7 @@ class Predictor(Protocol):
 
     header: dict[str, Any]
 
-    def predicted_entries(self, specs: Sequence[OpSpec]) -> dict[str, dict[str, Any]]:
+    def predicted_entries(self, specs: Sequence[OpSpec], context: bool = True) -> dict[str, dict[str, Any]]:
         ...
 
 
@@ -109,11 +110,13 @@ def genotype_of(record: Mapping[str, Any]) -> Genotype:
     return Genotype.from_dict(record["genotype"], f"calibration network {record.get('name', '?')}")
 
 
-def group_totals(surrogate: Predictor, genotype: Genotype, target: TargetNetwork) -> dict[str, float]:
-    """The network's predicted latency per op group, uncalibrated (overhead once, with the stem)."""
+def group_totals(surrogate: Predictor, genotype: Genotype, target: TargetNetwork, context: bool = True
+                 ) -> dict[str, float]:
+    """The network's predicted latency per op group, uncalibrated (overhead once, with the stem); every op priced
+    as it runs inside a network (:mod:`.surrogate_context`), or with ``context=False`` at its time alone."""
     specs = {spec.key(): spec for spec in target.genotype_specs(genotype)}
     ops = network_ops(target, genotype)
-    entries = surrogate.predicted_entries([specs[key] for key in ops])
+    entries = surrogate.predicted_entries([specs[key] for key in ops], context)
     return ondevice.network_features(ops, entries, surrogate.header.get("overhead_ms"))
 
 
@@ -128,7 +131,8 @@ def calibrate(surrogate: Predictor, networks: Sequence[Mapping[str, Any]]) -> di
         rows.append({"name": record["name"], "role": record["role"], "target": record["target"],
                      "genotype": record["genotype"], "measured_ms": float(record["latency_ms"]),
                      "noisy": bool(record.get("noisy")), "features": features,
-                     "predicted_ms": ondevice.predict(features, None)})
+                     "predicted_ms": ondevice.predict(features, None),
+                     "alone_ms": sum(group_totals(surrogate, genotype_of(record), target_of(record), False).values())})
     fit = [row for row in rows if row["role"] == "fit"]
     held = [row for row in rows if row["role"] == "held_out"]
     if len(fit) < ondevice.MIN_FIT or len(held) < ondevice.MIN_HELD_OUT:
@@ -283,12 +287,14 @@ def judge_networks(surrogate: Any, target: TargetNetwork, count: int, seed: int 
         rows.append({"name": name, "genotype": genotype.to_dict(), "measured_ms": timings[name].latency_ms,
                      "noisy": timings[name].noisy, "spread": timings[name].spread, "predicted_ms": predicted,
                      "uncalibrated_ms": ondevice.predict(totals, None),
+                     "alone_ms": sum(group_totals(surrogate, genotype, target, False).values()),
                      "drift_corrected_ms": predicted * drift if drift is not None else None})
     return {"target": target.to_dict(), "settings": settings.to_dict(), "rows": rows,
             "reference": {"network": reference.get("name"), "profile_ms": reference.get("latency_ms"),
                           "now_ms": now, "drift": drift, **_drift_verdict(drift, reference_summary(reference))},
             "agreement": _agreement(rows, "predicted_ms"),
             "agreement_uncalibrated": _agreement(rows, "uncalibrated_ms"),
+            "agreement_alone": _agreement(rows, "alone_ms"),
             "agreement_drift_corrected": _agreement(rows, "drift_corrected_ms") if drift is not None else None}
 
 

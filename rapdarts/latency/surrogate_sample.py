@@ -12,7 +12,9 @@ growing). Each calibration network is timed in two chunks far apart (:data:`NETW
 sessions pooled. A small reference network (:func:`~rapdarts.latency.surrogate_networks.reference_record`)
 is timed in every chunk's rounds: how far its chunks drift apart is the machine's drift during the
 profile (reported, not corrected), and its latency over the whole profile is what judging later
-compares the machine with.
+compares the machine with. One in :data:`~rapdarts.latency.surrogate_context.CHAIN_EVERY` of the
+configurations that can be chained is also timed, in the same rounds, as a chain of copies of itself
+(``chain_ms`` in its entry): what the op costs between neighbours (:mod:`.surrogate_context`).
 
 The file is a latency table (``rapdarts-latency-table/5``, header from
 :func:`rapdarts.ondevice.table_header`: device, ONNX Runtime, settings) whose entries span shapes
@@ -48,6 +50,7 @@ from rapdarts.latency import surrogate_models as models
 from rapdarts.latency.networks import network_model
 from rapdarts.latency.op_latency import network_ops, op_group
 from rapdarts.latency.surrogate import SETTING_KEYS
+from rapdarts.latency.surrogate_context import CHAIN_LENGTH, chain_name, chosen_for_chain, export_chain
 from rapdarts.latency.surrogate_design import Design, DesignRanges, neighbours
 from rapdarts.latency.surrogate_features import FeatureMaker
 from rapdarts.latency.surrogate_networks import (
@@ -349,7 +352,9 @@ class SampleProfiler:
         return (s.sessions + s.extra_sessions // 2) * (s.warmup + s.repeats)
 
     def _spec_seconds(self, spec: OpSpec) -> float:
-        return self._runs() * float(self._predicted_ms([spec])[0]) / 1e3 + self.state["model_seconds"]
+        models = 2 if chosen_for_chain(spec) else 1
+        runs_ms = (1 + CHAIN_LENGTH * (models - 1)) * float(self._predicted_ms([spec])[0])
+        return self._runs() * runs_ms / 1e3 + models * self.state["model_seconds"]
 
     def _network_seconds(self, index: int) -> float:
         record = self.state["networks"][index]
@@ -386,6 +391,8 @@ class SampleProfiler:
         start = self.clock()
         named: list[tuple[str, Any, np.ndarray]] = [(spec.key(), export_op(spec), op_input(spec))
                                                     for spec in chunk.specs]
+        chained = [spec for spec in chunk.specs if chosen_for_chain(spec)]
+        named += [(chain_name(spec.key()), export_chain(spec), op_input(spec)) for spec in chained]
         networks = {f"network:{self.state['networks'][i]['name']}": i for i in chunk.networks}
         named += [(name, *self._network_input(i)) for name, i in networks.items()]
         if chunk.overhead:
@@ -412,6 +419,9 @@ class SampleProfiler:
         for spec in chunk.specs:
             self.entries[spec.key()] = {"spec": spec.to_dict(), "group": op_group(spec),
                                         **timings[spec.key()].to_dict()}
+        for spec in chained:
+            self.entries[spec.key()].update(chain_length=CHAIN_LENGTH,
+                                            chain_ms=timings[chain_name(spec.key())].latency_ms)
         for name, index in networks.items():
             record = self.state["networks"][index]
             record["blocks_ms"] += timings[name].blocks_ms
@@ -434,11 +444,13 @@ class SampleProfiler:
 
     def _learn_model_seconds(self, chunk: Chunk, wall: float) -> None:
         """The fixed cost per model (export, sessions) from how long the chunk took beyond its runs."""
-        runs = sum(self._runs() * float(e["latency_ms"]) / 1e3 for e in (self.entries[s.key()] for s in chunk.specs))
+        runs = sum(self._runs() * (float(e["latency_ms"]) + float(e.get("chain_ms") or 0.0)) / 1e3
+                   for e in (self.entries[s.key()] for s in chunk.specs))
         runs += sum(self._runs() * self.state["networks"][i]["latency_ms"] / 1e3 + 2.0 for i in chunk.networks)
         runs += self._runs() * self.state["reference"]["chunks"][-1]["latency_ms"] / 1e3
         if chunk.specs:
-            per_model = max(0.01, (wall - runs) / len(chunk.specs))
+            models = len(chunk.specs) + sum(chosen_for_chain(spec) for spec in chunk.specs)
+            per_model = max(0.01, (wall - runs) / models)
             weight = 0.5 if self.state["chunks"] > 1 else 1.0
             self.state["model_seconds"] = (1 - weight) * self.state["model_seconds"] + weight * per_model
 
