@@ -109,12 +109,15 @@ def test_resume_of_a_directory_without_checkpoint_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_memory_budget_changes_memory_not_decisions(tiny_search, tmp_path):
+def test_a_memory_budget_changes_memory_not_decisions(tmp_path):
     from rapdarts.cli import main
 
-    run = tmp_path / "lean"
-    assert main(["search", "--profile", "tiny", "--device", "cpu", "--no-progress", "--memory-budget", "1MB",
-                 "--run-dir", str(run)]) == 0
-    assert json.loads((run / "config.json").read_text())["memory_budget"] == 0.001
-    assert load_genotype(run) == tiny_search.genotype  # every cell recomputed: same gradients, same search
-    assert _read_jsonl(run / "alphas.jsonl") == _read_jsonl(tiny_search.run_dir / "alphas.jsonl")
+    # one epoch per stage, every one with architecture steps: the alphas move in all three stages
+    short = ["search", "--profile", "tiny", "--device", "cpu", "--no-progress", "--epochs", "1", "--warmup-epochs", "0"]
+    plain, lean = tmp_path / "plain", tmp_path / "lean"
+    assert main([*short, "--run-dir", str(plain)]) == 0
+    assert main([*short, "--memory-budget", "1MB", "--run-dir", str(lean)]) == 0
+    assert json.loads((lean / "config.json").read_text())["memory_budget"] == 0.001
+    assert load_genotype(lean) == load_genotype(plain)  # every cell recomputed: same gradients, same search
+    alphas = _read_jsonl(lean / "alphas.jsonl")
+    assert len(alphas) == 3 and alphas == _read_jsonl(plain / "alphas.jsonl")

@@ -23,10 +23,12 @@ from rapdarts.latency.surrogate_context import (
 )
 from rapdarts.latency.surrogate_cost import surrogate_provider
 from rapdarts.latency.surrogate_design import Design, DesignRanges
+from rapdarts.latency.surrogate_features import FeatureMaker
+from rapdarts.latency.surrogate_networks import calibration_plan, fit_context_weight
 from rapdarts.latency.surrogate_sample import export_op, profile_sample
 from rapdarts.latency.table import LatencyTable
 from rapdarts.ondevice import TimingSettings
-from rapdarts.space.genotype import preset
+from rapdarts.space.genotype import Genotype, preset
 from rapdarts.space.ops import is_zero
 
 SMALL = DesignRanges((8, 48), (4, 16), (1, 4), 2 ** 15)
@@ -109,14 +111,20 @@ def test_the_profile_times_chains_and_the_surrogate_recovers_the_ratio_law(bound
         assert ratio == pytest.approx(expected_ratio(OpSpec(**entry["spec"])), rel=3e-3)
     ops = sorted({entry["spec"]["op"] for entry in chained})
     fresh = [spec for spec in Design(seed=9, ranges=SMALL).take(300) if spec.op in ops]
-    predicted = surrogate.context_ratios(fresh)  # unseen shapes, stride-2 ones too: the law holds at every shape
-    assert np.allclose(predicted, [expected_ratio(spec) for spec in fresh], rtol=0.02)
+    predicted = surrogate.context.predict(FeatureMaker().rows(fresh), [spec.op for spec in fresh])
+    assert np.allclose(predicted, [expected_ratio(spec) for spec in fresh], rtol=0.02)  # unseen shapes, stride 2 too
+    assert surrogate.context_weight == 0.0  # no whole networks were timed: no evidence that a network saves it
+    assert np.all(surrogate.context_ratios(fresh) == 1.0)
+    surrogate.context_fit["weight"] = 0.5  # a network that saves half the boundary cost
+    assert np.allclose(surrogate.context_ratios(fresh), [1 - 0.5 * (1 - expected_ratio(s)) for s in fresh], rtol=0.02)
     stem = OpSpec("stem", 3, 12, 1, 8, 8)
     assert surrogate.context_ratios([stem])[0] == 1.0  # at the graph input: no neighbour before it
+    surrogate.context_fit["weight"] = 0.0
 
 
 def test_a_network_is_priced_with_its_ops_in_context_and_a_search_adds_the_same(boundary_surrogate, tmp_path):
     surrogate = boundary_surrogate
+    surrogate.context_fit["weight"] = 1.0
     target = TargetNetwork(DataShape(10, 1, (8, 8)), 12, 5, batch=2)
     genotype = preset("PDARTS")
     alone = surrogate.predict_network(genotype, target, context=False)
@@ -132,6 +140,29 @@ def test_a_network_is_priced_with_its_ops_in_context_and_a_search_adds_the_same(
     assert loaded.predict_network(genotype, target) == pytest.approx(inside, rel=1e-9)
     provider = surrogate_provider("surrogate", {"surrogate.model": str(path)})
     assert sum(provider.cost(spec) for spec in specs) == pytest.approx(inside, rel=1e-9)
+    surrogate.context_fit["weight"] = 0.0
+
+
+@pytest.mark.parametrize("saved, held_out_saved, kept", [(0.4, 0.4, True), (0.4, 0.0, False), (1.7, 1.7, True)])
+def test_the_share_of_the_boundary_a_network_saves_is_fitted_on_whole_networks(boundary_surrogate, saved,
+                                                                               held_out_saved, kept):
+    """Networks measured as ``alone - w (alone - chains)``: the fit recovers ``w`` (within [0, 1]) and keeps it only
+    when the held-out networks agree."""
+    surrogate = boundary_surrogate
+    surrogate.context_fit["weight"] = 1.0
+    records = []
+    for record in calibration_plan(varied=4, seed=0, shape=DataShape(10, 1, (8, 8))):
+        genotype, target = Genotype.from_dict(record["genotype"], "test"), TargetNetwork.from_dict(record["target"])
+        alone = surrogate.predict_network(genotype, target, calibrated=False, context=False)
+        chained = surrogate.predict_network(genotype, target, calibrated=False)
+        share = held_out_saved if record["role"] == "held_out" else saved
+        measured = alone - share * (alone - chained)
+        records.append({**record, "blocks_ms": [[measured]], "latency_ms": measured})
+    check = fit_context_weight(surrogate, records)
+    assert check["fitted_weight"] == pytest.approx(saved, rel=1e-6)
+    assert check["weight"] == surrogate.context_weight == pytest.approx(min(saved, 1.0) if kept else 0.0)
+    assert (check["held_out_error_blended"] < check["held_out_error_alone"]) == kept
+    surrogate.context_fit["weight"] = 0.0
 
 
 def test_a_sample_without_chains_prices_ops_at_their_time_alone(boundary_surrogate):

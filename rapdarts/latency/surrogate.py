@@ -41,6 +41,7 @@ from rapdarts.latency.surrogate_features import FeatureMaker, feature_names
 from rapdarts.latency.surrogate_networks import (
     applied_scales,
     calibrate,
+    fit_context_weight,
     group_totals,
     predicted_entry,
     why_not_applied,
@@ -130,6 +131,9 @@ class LatencySurrogate:
         surrogate.context_fit = {"index": index, "ratio": ratios} if index else None
         surrogate._train()
         timed = list(networks) if networks is not None else [n for t in tables for n in sample_networks(t)]
+        if surrogate.context_fit is not None:
+            surrogate.context_fit["check"] = fit_context_weight(surrogate, timed) if timed else None
+            surrogate.context_fit.setdefault("weight", 0.0)  # no whole networks: no evidence for the chains
         surrogate.calibration = calibrate(surrogate, timed) if timed else None
         return surrogate
 
@@ -170,11 +174,18 @@ class LatencySurrogate:
         x = (features or FeatureMaker()).rows(specs)
         return np.exp(self._log_predict(x, [spec.op for spec in specs]))
 
+    @property
+    def context_weight(self) -> float:
+        """The share of the boundary cost the chains measured that a network saves (:func:`fit_context_weight`)."""
+        return float((self.context_fit or {}).get("weight", 0.0))
+
     def context_ratios(self, specs: Sequence[OpSpec], features: FeatureMaker | None = None) -> np.ndarray:
-        """The share of each op's priced time alone that it costs inside a network (all 1 without chains)."""
-        if self.context is None or not specs:
+        """The share of each op's priced time alone that it costs inside a network: ``1 - w (1 - r)`` with ``r``
+        the in-chain ratio and ``w`` :attr:`context_weight` (all 1 without chains or with ``w = 0``)."""
+        if self.context is None or not specs or self.context_weight == 0.0:
             return np.ones(len(specs))
         ratios = self.context.predict((features or FeatureMaker()).rows(specs), [spec.op for spec in specs])
+        ratios = 1.0 - self.context_weight * (1.0 - ratios)
         return np.where([spec.op == "stem" for spec in specs], 1.0, ratios)  # the stem is at the graph input
 
     def in_context(self, spec: OpSpec, latency_ms: float, ratio: float) -> float:
@@ -262,7 +273,8 @@ class LatencySurrogate:
         return (f"{len(self.ops)} samples of {len(set(self.ops))} op types measured on {h.get('device')} "
                 f"({h.get('provider')}, {h.get('intra_threads')} thread(s), optimisation {h.get('optimization')}); "
                 f"models: {self.selection.get('mode', '?')} ({', '.join(kinds)}); "
-                + (f"ops in a network from {len(self.context.ops)} chains; " if self.context is not None else "")
+                + (f"ops in a network from {len(self.context.ops)} chains (weight {self.context_weight:.2f}); "
+                   if self.context is not None else "")
                 + self._calibration_state())
 
     def _calibration_state(self) -> str:
