@@ -44,28 +44,17 @@ def stage_specs(op: str, channels: int, batch: int) -> list:
             for stage in range(3)]
 
 
-def chain_model(spec, length: int) -> bytes:
-    """ONNX bytes of ``length`` copies of the op of ``spec`` applied one after another."""
-    import torch
-
-    from rapdarts.costs.spec import build_module, example_input
-    from rapdarts.deploy.onnx_export import export_onnx
-
-    torch.manual_seed(length)
-    module = torch.nn.Sequential(*[build_module(spec) for _ in range(length)]).eval()
-    return export_onnx(module, example_input(spec), what=f"chain of {length} x {spec.describe()}")
-
-
 def measure(shapes, length: int, sessions: int, threads: int) -> tuple[dict, float, float]:
     """Latencies (ms) of every configuration alone and in a chain, and the per-call overhead, timed together."""
     from rapdarts import ondevice
+    from rapdarts.latency.surrogate_context import export_chain
     from rapdarts.latency.surrogate_sample import export_op, op_input, overhead_spec
 
     specs = [spec for op in OPS for channels, batch in shapes for spec in stage_specs(op, channels, batch)]
     models = [("overhead", export_op(overhead_spec()), op_input(overhead_spec()))]
     for spec in specs:
-        models.append((f"1:{spec.key()}", chain_model(spec, 1), op_input(spec)))
-        models.append((f"{length}:{spec.key()}", chain_model(spec, length), op_input(spec)))
+        models.append((f"1:{spec.key()}", export_op(spec), op_input(spec)))
+        models.append((f"{length}:{spec.key()}", export_chain(spec, length), op_input(spec)))
     settings = ondevice.TimingSettings(intra_threads=threads, sessions=sessions)
     start = time.perf_counter()
     timings = ondevice.time_models(models, settings, seed=3)
