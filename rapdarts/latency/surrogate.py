@@ -5,8 +5,9 @@ strides and batch sizes (``rapdarts surrogate profile`` times a designed one,
 :mod:`.surrogate_sample`; any latency table works too). Per op type it fits the model kind that
 cross-validation prefers (:mod:`.surrogate_models`) on the features of :mod:`.surrogate_features`,
 predicting the logarithm of the op's latency statistic. Whole networks are priced like a table
-prices them, every op at the share of its time alone that it keeps between neighbours (a ratio
-learnt from chains of ops the profile timed, :mod:`.surrogate_context`), with per-op-group scales
+prices them, every op at the share of its time alone that it keeps inside a network (a ratio
+learnt from chains of ops the profile timed, weighted by how much of the chains' saving the
+calibration networks show, :mod:`.surrogate_context`), with per-op-group scales
 fitted on whole networks the profile timed (:mod:`.surrogate_networks`), so ``--cost surrogate``
 prices any target network.
 

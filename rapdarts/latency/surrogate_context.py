@@ -15,11 +15,13 @@ So a profile times, for one in :data:`CHAIN_EVERY` of the configurations that ca
 same rounds as the op alone. ``in_chain = (T_K - T_1) / (K - 1)`` is what one op costs between
 neighbours, and ``ratio = in_chain / (T_1 - overhead)`` the share of its priced time it keeps.
 :class:`ContextModel` learns the ratio per op type (gradient boosting on the surrogate's features,
-a median where an op type has few chains) and the surrogate prices an op inside a network as
-``ratio * (predicted time alone - overhead)``. Ops that cannot be chained take the model of their
-op type (a stride-2 pool, the 1x1 preprocessing between widths); op types never chained (the stem,
-which really is at the graph input, the classifier, sums, concatenations) keep a ratio of 1 and
-are left to the per-group calibration.
+a median where an op type has few chains). A network is not a chain of one op, so how much of the
+chains' saving it really sees is a weight ``w`` fitted on the calibration networks
+(:func:`rapdarts.latency.surrogate_networks.fit_context_weight`), and the surrogate prices an op
+inside a network as ``(1 - w (1 - ratio)) * (predicted time alone - overhead)``. Ops that cannot
+be chained take the model of their op type (a stride-2 pool, the 1x1 preprocessing between
+widths); op types never chained (the stem, which really is at the graph input, the classifier,
+concatenations) keep a ratio of 1 and are left to the per-group calibration.
 """
 
 from __future__ import annotations
