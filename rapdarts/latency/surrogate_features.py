@@ -8,7 +8,11 @@ weights), and how the channel counts fall into blocks: vectorised CPU kernels wo
 channels (ONNX Runtime's NCHWc convolutions pad them to blocks of 8 or 16 and take a much slower
 path when a count is not a multiple of 4; measured here: a separable 3x3 conv at 16x16 takes the
 same time at 36, 44 and 48 channels and three times as long at 34 or 38), so the channel counts
-rounded up to blocks of 8 and 16 and whether they are multiples of 4 are features too.
+rounded up to blocks of 8 and 16 and whether they are multiples of 4, 8 and 16 are features too
+(the last two say whether ONNX Runtime can keep the tensor in its blocked layout: a pool of 36 or 72
+channels runs in plain NCHW on an AVX-512 CPU and pays no layout change, one of 32 or 48 does,
+``benchmarks/op_context.py``; with these flags the surrogate of 2026-12-04 put 50% of unseen
+convolutions within ±10% instead of 39-45%, ``benchmarks/RESULTS.md``).
 Everything is a logarithm where it is a size, so a power law ``t = a * flops^b * ...`` is
 linear in the features. Flops and parameters are cached on disk through the cost cache, like any
 cost, by two internal providers that plugin discovery never sees.
@@ -33,7 +37,7 @@ from rapdarts.space.ops import derivable
 
 NUMERIC = ("log_flops", "log_bytes", "log_params", "log_pixels", "log_c_in", "log_c_out", "stride", "kernel",
            "dilation", "log_batch", "log_c_in_8", "log_c_out_8", "log_c_in_16", "log_c_out_16", "c_in_aligned",
-           "c_out_aligned")
+           "c_out_aligned", "c_in_blocks_8", "c_out_blocks_8", "c_in_blocks_16", "c_out_blocks_16")
 """The feature columns, in order (a model file records them and refuses other ones)."""
 ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 
@@ -72,7 +76,9 @@ class FeatureMaker:
                 "dilation": float(spec.dilation), "log_batch": math.log(spec.batch),
                 "log_c_in_8": math.log(padded(spec.C_in, 8)), "log_c_out_8": math.log(padded(spec.C_out, 8)),
                 "log_c_in_16": math.log(padded(spec.C_in, 16)), "log_c_out_16": math.log(padded(spec.C_out, 16)),
-                "c_in_aligned": float(spec.C_in % 4 == 0), "c_out_aligned": float(spec.C_out % 4 == 0)}
+                "c_in_aligned": float(spec.C_in % 4 == 0), "c_out_aligned": float(spec.C_out % 4 == 0),
+                "c_in_blocks_8": float(spec.C_in % 8 == 0), "c_out_blocks_8": float(spec.C_out % 8 == 0),
+                "c_in_blocks_16": float(spec.C_in % 16 == 0), "c_out_blocks_16": float(spec.C_out % 16 == 0)}
 
     def rows(self, specs: Sequence[OpSpec]) -> np.ndarray:
         """``[len(specs), len(NUMERIC)]`` features; an op type outside :func:`op_types` is a one-line error."""
