@@ -172,3 +172,16 @@ def test_a_sample_without_chains_prices_ops_at_their_time_alone(boundary_surroga
     genotype = preset("PDARTS")
     assert surrogate.context is None
     assert surrogate.predict_network(genotype, target) == surrogate.predict_network(genotype, target, context=False)
+
+
+def test_a_model_file_whose_chains_name_missing_samples_is_a_one_line_error(boundary_surrogate, tmp_path):
+    import json
+
+    from rapdarts.errors import RapdartsError
+
+    path = boundary_surrogate.save(tmp_path / "model.json")
+    data = json.loads(path.read_text())
+    data["context"] = {"index": [len(data["keys"]) + 5], "ratio": [0.5], "weight": 1.0}
+    path.write_text(json.dumps(data))
+    with pytest.raises(RapdartsError, match=r"model.json is corrupt .*fit it again"):
+        LatencySurrogate.load(path)

@@ -199,8 +199,9 @@ class LatencySurrogate:
     def predicted_entries(self, specs: Sequence[OpSpec], context: bool = True) -> dict[str, dict[str, Any]]:
         """Table entries (by key) of ``specs`` with their predicted latencies inside a network (``context``) or
         alone."""
-        latencies = self.predict_specs(specs)
-        ratios = self.context_ratios(specs) if context else np.ones(len(specs))
+        features = FeatureMaker()  # one maker: its flops and params cache serves both predictions
+        latencies = self.predict_specs(specs, features)
+        ratios = self.context_ratios(specs, features) if context else np.ones(len(specs))
         return {spec.key(): predicted_entry(spec, self.in_context(spec, float(value), float(ratio)))
                 for spec, value, ratio in zip(specs, latencies, ratios)}
 
@@ -258,7 +259,7 @@ class LatencySurrogate:
             if surrogate.x.shape != (rows, len(feature_names())) or len(surrogate.y) != rows:
                 raise ValueError("training data of inconsistent shape")
             surrogate._train()
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, IndexError) as error:  # IndexError: chains of rows it lacks
             raise RapdartsError(f"surrogate model {path} is corrupt ({error}); fit it again") from None
         if data["sklearn"] != sklearn.__version__:
             moved = np.abs(surrogate._log_predict(surrogate.x, surrogate.ops) - np.asarray(data["fitted_predictions"]))
