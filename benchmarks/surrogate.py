@@ -16,7 +16,9 @@ and networks the sample never contained.
 
 Targets (issue 20): at least 90% of unseen convolution shapes within ±10%; whole networks at
 C=24, C=48 and batch 8 within ±10% for at least 95% of fresh genotypes; the profile under 30
-minutes on 2 cores. ``--quick`` is a smoke run of a few minutes.
+minutes on 2 cores. ``--quick`` is a smoke run of a few minutes. ``--floor-only`` times the unseen op shapes
+alone and reports the measurement floor (:mod:`rapdarts.latency.surrogate_floor`): how well those timings agree
+with themselves, the best any model could do against them on this machine.
 """
 
 from __future__ import annotations
@@ -64,12 +66,45 @@ def time_tables(groups: dict[str, list], work: Path, header: dict, settings) -> 
     return paths
 
 
-def conv_share(report: dict) -> dict:
+def conv_share(by_op: dict, keys: tuple[str, ...] = ("within_5pct", "within_10pct", "mape")) -> dict:
     """Shares within ±5%/±10% over the convolution op types (weighted by their counts)."""
-    rows = [(stats, stats["n"]) for op, stats in report["by_op"].items() if op in CONV_OPS]
+    rows = [(stats, stats["n"]) for op, stats in by_op.items() if op in CONV_OPS and stats["n"]]
     n = sum(count for _, count in rows)
-    return {"n": n, **{key: sum(stats[key] * count for stats, count in rows) / max(n, 1)
-                       for key in ("within_5pct", "within_10pct", "mape")}}
+    return {"n": n, **{key: sum(stats[key] * count for stats, count in rows) / max(n, 1) for key in keys}}
+
+
+FLOOR_KEYS = ("halves_within_10pct", "ceiling_within_5pct", "ceiling_within_10pct")
+
+
+def floor_only(args, work: Path) -> None:
+    """``--floor-only``: time the unseen op shapes (no profile, no model) and report how well the timings agree
+    with themselves: the best share within ±10% any model could reach against them on this machine."""
+    import numpy as np
+    import onnxruntime
+    from common import log_progress, report
+
+    from rapdarts import ondevice
+    from rapdarts.latency.surrogate_floor import measurement_floor, split_differences
+    from rapdarts.latency.table import LatencyTable
+
+    log_progress()
+    header = ondevice.table_header(ondevice.TimingSettings(), 1, "float32", 0, "benchmarks/surrogate.py --floor-only")
+    start = time.monotonic()
+    tables = time_tables(unseen_specs(set(), args.fresh, args.quick), work, header, ondevice.TimingSettings())
+    out = {"benchmark": "surrogate --floor-only", "machine": f"{ondevice.device_name()}, {ondevice.cache_sizes()}, "
+           f"ONNX Runtime {onnxruntime.__version__}, 1 intra-op thread", "seconds": time.monotonic() - start,
+           "groups": {}}
+    for name, path in tables.items():
+        entries = list(LatencyTable.load(path).entries.values())
+        differences = split_differences(entries)
+        floor = measurement_floor(differences, [e["spec"]["op"] for e in entries])
+        out["groups"][name] = {"floor": floor, "convolutions": conv_share(floor["by_op"], FLOOR_KEYS),
+                               "median_latency_ms": float(np.median([e["latency_ms"] for e in entries]))}
+    parts = [f"{name} ops: halves agree within 10% for {g['floor']['overall']['halves_within_10pct']:.0%}; an exact "
+             f"model would put {g['convolutions']['ceiling_within_10pct']:.0%} of the convolutions within 10% "
+             f"({g['convolutions']['ceiling_within_5pct']:.0%} within 5%, n={g['convolutions']['n']}), all ops "
+             f"{g['floor']['overall']['ceiling_within_10pct']:.0%}" for name, g in out["groups"].items()]
+    report("surrogate", out, "; ".join(parts), write=not args.no_write)
 
 
 def main() -> None:
@@ -81,9 +116,16 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR", help="keep the sample, the model and the tables here (a kept sample "
                         "is continued, not profiled again)")
     parser.add_argument("--no-write", action="store_true", help="print the JSON only; no RESULTS.md row")
+    parser.add_argument("--floor-only", action="store_true", help="only time the unseen op shapes and report how "
+                        "well their timings agree with themselves (no profile, no model; a few minutes)")
     args = parser.parse_args()
     if args.quick:
         args.minutes, args.networks, args.fresh = min(args.minutes, 2.0), min(args.networks, 3), min(args.fresh, 20)
+    if args.floor_only:
+        work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rapdarts-floor-"))
+        work.mkdir(parents=True, exist_ok=True)
+        floor_only(args, work)
+        return
 
     import onnxruntime
     import torch
@@ -125,7 +167,8 @@ def main() -> None:
     out["unseen_ops"] = {"seconds": time.monotonic() - start}
     for name, path in tables.items():
         ops = evaluate(surrogate, LatencyTable.load(path))
-        out["unseen_ops"][name] = {"report": ops, "convolutions": conv_share(ops)}
+        out["unseen_ops"][name] = {"report": ops, "convolutions": conv_share(ops["by_op"]),
+                                   "floor": conv_share(ops["measurement_floor"]["by_op"], FLOOR_KEYS)}
 
     shapes = [("C=24", TargetNetwork(init_channels=24)), ("C=48", TargetNetwork(init_channels=48)),
               ("C=36 batch 8", TargetNetwork(init_channels=36, batch=8))]
@@ -150,7 +193,8 @@ def main() -> None:
              + f"; kept {selection['mode']} ({selection['overall_kind']})",
              *(f"unseen {name} conv shapes {r['convolutions']['within_10pct']:.0%} within 10% "
                f"({r['convolutions']['within_5pct']:.0%} within 5%, n={r['convolutions']['n']}), all ops "
-               f"{r['report']['overall']['within_10pct']:.0%} (n={r['report']['overall']['n']})"
+               f"{r['report']['overall']['within_10pct']:.0%} (n={r['report']['overall']['n']}; an exact model: "
+               f"{r['floor']['ceiling_within_10pct']:.0%} of the conv shapes)"
                for name, r in unseen.items() if name != "seconds"),
              ("calibration held-out %.0f%% within 10%%" % (100 * cal["held_out"]["within_10pct"])) if cal
              else "uncalibrated"]

@@ -226,6 +226,17 @@ def _print_errors(title: str, report: dict) -> None:
     for op, stats in [*report["by_op"].items(), ("overall", report["overall"])]:
         click.echo(f"  {op:18s} {stats['n']:>4d} {stats['rmse_ms']:>9.4f} {stats['mape']:>7.1%} "
                    f"{stats['within_5pct']:>9.0%} {stats['within_10pct']:>10.0%}")
+    floor = (report.get("measurement_floor") or {}).get("overall") or {}
+    if floor.get("n"):
+        click.echo(f"  the timings themselves: two halves of each op's sessions agree within 10% for "
+                   f"{floor['halves_within_10pct']:.0%} (median difference {floor['median_split_difference']:.1%}), so "
+                   f"a model exact on this machine would put about {floor['ceiling_within_10pct']:.0%} within 10% and "
+                   f"{floor['ceiling_within_5pct']:.0%} within 5% of them")
+    steady = report.get("steady")
+    if steady:
+        click.echo(f"  on the {steady['overall']['n']} steadily timed ops (halves within 5%): "
+                   f"{steady['overall']['within_10pct']:.0%} within 10%, {steady['overall']['within_5pct']:.0%} "
+                   f"within 5%")
 
 
 def _print_selection(selection: dict) -> None:

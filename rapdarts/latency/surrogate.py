@@ -39,6 +39,7 @@ from rapdarts.latency.op_latency import op_cost
 from rapdarts.latency.surrogate_context import ContextModel, context_data
 from rapdarts.latency.surrogate_design import cell_channels, largest_activation
 from rapdarts.latency.surrogate_features import FeatureMaker, feature_names
+from rapdarts.latency.surrogate_floor import STEADY, measurement_floor, split_differences
 from rapdarts.latency.surrogate_networks import (
     applied_scales,
     calibrate,
@@ -345,7 +346,9 @@ def error_report(predicted: np.ndarray, measured: np.ndarray, ops: Sequence[str]
 def evaluate(surrogate: LatencySurrogate, table: LatencyTable, keys: Sequence[str] | None = None,
              unseen_only: bool = False) -> dict[str, Any]:
     """Error of the surrogate on a table's entries (a table of the same device and settings; ``unseen_only``: only
-    the shapes the surrogate was not fitted on)."""
+    the shapes the surrogate was not fitted on), next to how well those timings agree with themselves
+    (``measurement_floor``, :mod:`.surrogate_floor`) and the error on the steadily measured entries alone
+    (``steady``), so a bad model can be told from a noisy machine."""
     check_same_settings(surrogate.header, table.header, f"latency table {table.path}")
     trained = set(surrogate.keys)
     keys = [k for k in (keys if keys is not None else table.entries) if not (unseen_only and k in trained)]
@@ -353,7 +356,13 @@ def evaluate(surrogate: LatencySurrogate, table: LatencyTable, keys: Sequence[st
         raise RapdartsError(f"latency table {table.path} has no entries to evaluate the surrogate on")
     specs = [OpSpec(**table.entries[k]["spec"]) for k in keys]
     measured = np.asarray([entry_time(table.entries[k]) for k in keys])
-    report = error_report(surrogate.predict_specs(specs), measured, [s.op for s in specs])
+    predicted, ops = surrogate.predict_specs(specs), [s.op for s in specs]
+    report = error_report(predicted, measured, ops)
+    differences = split_differences([table.entries[k] for k in keys])
+    report["measurement_floor"] = measurement_floor(differences, ops)
+    steady = differences <= STEADY
+    report["steady"] = error_report(predicted[steady], measured[steady], np.asarray(ops)[steady].tolist()) \
+        if steady.any() else None
     report["unseen"] = int(sum(k not in trained for k in keys))
     report["outside_sample"] = int(sum(surrogate.outside(spec) is not None for spec in specs))
     return report
