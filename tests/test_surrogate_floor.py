@@ -31,10 +31,8 @@ def test_split_differences_compare_the_two_halves_of_the_sessions():
     assert np.isnan(differences[2])
 
 
-@pytest.fixture()
-def half_noisy_table(tmp_path):
-    """Ops timed exactly by the law, every other one with its second half of sessions 30% slower."""
-    path = write_law_table(tmp_path / "unseen.json", Design(9, SMALL).take(40))
+def with_slow_halves(path):
+    """Give every entry of a law table 8 sessions, every other one with its second half 30% slower."""
     table = LatencyTable.load(path)
     entries = {}
     for i, (key, entry) in enumerate(table.entries.items()):
@@ -43,6 +41,12 @@ def half_noisy_table(tmp_path):
         entries[key] = {**entry, "blocks_ms": blocks, "latency_ms": Timing(blocks_ms=blocks).latency_ms}
     write_table(path, table.header, entries)
     return path
+
+
+@pytest.fixture()
+def half_noisy_table(tmp_path):
+    """Ops timed exactly by the law, every other one with its second half of sessions 30% slower."""
+    return with_slow_halves(write_law_table(tmp_path / "unseen.json", Design(9, SMALL).take(40)))
 
 
 def test_evaluate_reports_the_floor_and_the_error_on_steady_ops(tmp_path, half_noisy_table):
@@ -63,10 +67,10 @@ def test_evaluate_reports_the_floor_and_the_error_on_steady_ops(tmp_path, half_n
 
 
 def test_the_command_line_prints_the_floor(tmp_path, half_noisy_table, capsys):
-    sample = write_law_table(tmp_path / "sample.json", Design(1, SMALL).take(200))
+    sample = with_slow_halves(write_law_table(tmp_path / "sample.json", Design(1, SMALL).take(200)))
     model = tmp_path / "model.json"
     assert main(["surrogate", "fit", str(sample), "--out", str(model), "--kind", "powerlaw"]) == 0
-    capsys.readouterr()
+    assert "the sample's timings: two halves of each op's sessions agree within 10% for" in capsys.readouterr().out
     assert main(["surrogate", "evaluate", str(model), "--table", str(half_noisy_table)]) == 0
     out = capsys.readouterr().out
     assert "two halves of each op's sessions agree within 10%" in out and "steadily timed ops" in out

@@ -157,6 +157,7 @@ def surrogate_fit(samples: tuple[str, ...], out: str, kind: str, folds: int, hol
         _print_errors(f"held-out error ({len(held)} of {len(keys)} ops)", report)
     surrogate = LatencySurrogate.fit(tables, kind, folds=folds, seed=seed)
     _print_selection(surrogate.selection)
+    _print_sample_floor(tables)
     click.echo(f"  {_describe_context(surrogate)}")
     click.echo(f"  {_describe_calibration(surrogate.calibration)}")
     surrogate.save(out)
@@ -237,6 +238,17 @@ def _print_errors(title: str, report: dict) -> None:
         click.echo(f"  on the {steady['overall']['n']} steadily timed ops (halves within 5%): "
                    f"{steady['overall']['within_10pct']:.0%} within 10%, {steady['overall']['within_5pct']:.0%} "
                    f"within 5%")
+
+
+def _print_sample_floor(tables: list) -> None:
+    """How well the sample's own timings agree with themselves: a noisy sample caps what any model can learn."""
+    from rapdarts.latency.surrogate_floor import floor_stats, split_differences
+
+    floor = floor_stats(split_differences([entry for table in tables for entry in table.entries.values()]))
+    if floor["n"]:
+        click.echo(f"  the sample's timings: two halves of each op's sessions agree within 10% for "
+                   f"{floor['halves_within_10pct']:.0%}, within 5% for {floor['halves_within_5pct']:.0%} (median "
+                   f"difference {floor['median_split_difference']:.1%}; a noisy sample caps what any model learns)")
 
 
 def _print_selection(selection: dict) -> None:
