@@ -24,7 +24,7 @@ from rapdarts.latency.surrogate_context import (
 from rapdarts.latency.surrogate_cost import surrogate_provider
 from rapdarts.latency.surrogate_design import Design, DesignRanges
 from rapdarts.latency.surrogate_features import FeatureMaker
-from rapdarts.latency.surrogate_networks import calibration_plan, fit_context_weight
+from rapdarts.latency.surrogate_networks import calibration_plan, fit_context_weight, shape_label
 from rapdarts.latency.surrogate_sample import export_op, profile_sample
 from rapdarts.latency.table import LatencyTable
 from rapdarts.ondevice import TimingSettings
@@ -143,25 +143,60 @@ def test_a_network_is_priced_with_its_ops_in_context_and_a_search_adds_the_same(
     surrogate.context_fit["weight"] = 0.0
 
 
-@pytest.mark.parametrize("saved, held_out_saved, kept", [(0.4, 0.4, True), (0.4, 0.0, False), (1.7, 1.7, True)])
-def test_the_share_of_the_boundary_a_network_saves_is_fitted_on_whole_networks(boundary_surrogate, saved,
-                                                                               held_out_saved, kept):
-    """Networks measured as ``alone - w (alone - chains)``: the fit recovers ``w`` (within [0, 1]) and keeps it only
-    when the held-out networks agree."""
-    surrogate = boundary_surrogate
+def _networks_saving(surrogate, share_of):
+    """Calibration networks measured as ``alone - share (alone - chains)``, ``share_of(record)`` per network."""
     surrogate.context_fit["weight"] = 1.0
     records = []
     for record in calibration_plan(varied=4, seed=0, shape=DataShape(10, 1, (8, 8))):
         genotype, target = Genotype.from_dict(record["genotype"], "test"), TargetNetwork.from_dict(record["target"])
         alone = surrogate.predict_network(genotype, target, calibrated=False, context=False)
         chained = surrogate.predict_network(genotype, target, calibrated=False)
-        share = held_out_saved if record["role"] == "held_out" else saved
-        measured = alone - share * (alone - chained)
+        measured = alone - share_of(record) * (alone - chained)
         records.append({**record, "blocks_ms": [[measured]], "latency_ms": measured})
+    return records
+
+
+@pytest.mark.parametrize("saved, held_out_saved, kept", [(0.4, 0.4, True), (0.4, 0.0, False), (1.7, 1.7, True)])
+def test_the_share_of_the_boundary_a_network_saves_is_fitted_on_whole_networks(boundary_surrogate, saved,
+                                                                               held_out_saved, kept):
+    """Networks measured as ``alone - w (alone - chains)``: the fit recovers ``w`` (within [0, 1]) and keeps it only
+    when the held-out networks agree."""
+    surrogate = boundary_surrogate
+    records = _networks_saving(surrogate, lambda record: held_out_saved if record["role"] == "held_out" else saved)
     check = fit_context_weight(surrogate, records)
     assert check["fitted_weight"] == pytest.approx(saved, rel=1e-6)
+    assert set(check["weights_by_shape"]) == {"C16-b1", "C36-b1", "C16-b4", "C36-b4"}
     assert check["weight"] == surrogate.context_weight == pytest.approx(min(saved, 1.0) if kept else 0.0)
     assert (check["held_out_error_blended"] < check["held_out_error_alone"]) == kept
+    surrogate.context_fit["weight"] = 0.0
+
+
+def test_one_odd_calibration_shape_cannot_pull_the_weight(boundary_surrogate):
+    """Three shapes save 20% of the boundary, one saves all of it: the weight is the three's, not a pooled blend."""
+    surrogate = boundary_surrogate
+    records = _networks_saving(surrogate, lambda record: 1.0 if shape_label(record["target"]) == "C16-b4" else 0.2)
+    check = fit_context_weight(surrogate, records)
+    assert check["weights_by_shape"]["C16-b4"] == pytest.approx(1.0, rel=1e-6)
+    assert check["fitted_weight"] == pytest.approx(0.2, rel=1e-6)
+    assert check["weight"] == pytest.approx(0.2, rel=1e-6)
+    surrogate.context_fit["weight"] = 0.0
+
+
+def test_a_weight_that_does_not_carry_to_a_shape_left_out_is_not_kept(boundary_surrogate):
+    """Two shapes' fit networks save nothing, two save 90%, every held-out one 45% (the median): the held-out
+    networks agree with the median, but each shape priced with the other shapes' median is worse than its ops
+    alone, so the ops are priced alone."""
+    surrogate = boundary_surrogate
+    saves = {"C16-b1": 0.0, "C36-b1": 0.9, "C16-b4": 0.0, "C36-b4": 0.9}
+    records = _networks_saving(surrogate, lambda record: 0.45 if record["role"] == "held_out"
+                               else saves[shape_label(record["target"])])
+    check = fit_context_weight(surrogate, records)
+    assert check["fitted_weight"] == pytest.approx(0.45, rel=1e-6)
+    assert check["held_out_error_blended"] < check["held_out_error_alone"]
+    left_out = check["shape_left_out"]
+    assert left_out["by_shape"]["C16-b1"]["weight"] == pytest.approx(0.9, rel=1e-6)  # the other three's median
+    assert left_out["error_blended"] > left_out["error_alone"]
+    assert check["weight"] == surrogate.context_weight == 0.0
     surrogate.context_fit["weight"] = 0.0
 
 

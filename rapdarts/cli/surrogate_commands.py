@@ -278,10 +278,17 @@ def _describe_context(surrogate: Any) -> str:
     ratios = ", ".join(f"{op} {ratio:.2f}" for op, ratio in summary["median_ratio"].items())
     check = (surrogate.context_fit or {}).get("check")
     weight = (f"the calibration networks save {surrogate.context_weight:.0%} of the boundary cost the chains "
-              f"measured (fitted {check['fitted_weight']:.2f}; kept only when it prices the held-out networks better "
-              "than the ops alone)") if check else "no whole networks were timed, so ops are priced at their time alone"
+              f"measured (fitted {check['fitted_weight']:.2f}, the median over calibration shapes of "
+              f"{_weights_text(check)}; kept only when it prices the held-out networks, and each shape left out of "
+              "the fit, better than the ops alone)") if check \
+        else "no whole networks were timed, so ops are priced at their time alone"
     return (f"ops inside a network: {summary['chains']} chains of {summary['chain_length']} timed with the sample; "
             f"median share of an op's time alone it keeps between neighbours: {ratios}; {weight}")
+
+
+def _weights_text(check: dict) -> str:
+    weights = check.get("weights_by_shape") or {}
+    return ", ".join(f"{label} {weight:.2f}" for label, weight in weights.items()) or "one pooled fit"
 
 
 def _describe_calibration(fitted: dict | None) -> str:

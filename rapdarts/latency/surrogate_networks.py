@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from rapdarts import ondevice
 from rapdarts.costs.spec import OpSpec
@@ -122,38 +123,99 @@ def group_totals(surrogate: Predictor, genotype: Genotype, target: TargetNetwork
 
 def fit_context_weight(surrogate: Any, networks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """How much of the boundary cost that chains say an op alone pays a whole network really saves: the weight
-    ``w`` in ``network = alone - w * (alone - in_chain)``, by least squares on the relative errors of the ``fit``
-    networks, within ``[0, 1]``; kept only when it prices the ``held_out`` networks better than the sums of ops
-    alone (else 0: the ops are priced at their time alone).
+    ``w`` in ``network = alone - w * (alone - in_chain)``, by least squares on the relative errors of each
+    calibration shape's ``fit`` networks, the median over shapes, within ``[0, 1]``; kept only when it prices the
+    ``held_out`` networks better than the sums of ops alone and, with two shapes or more, a shape left out of the
+    fit better too (:func:`_shape_left_out_errors`); else 0: the ops are priced at their time alone.
 
     Chains are the cleanest measure of an op between neighbours, but a network is not a chain of one op: its
     concatenations, sums and pools of other channel counts break the blocked layout in places, so it saves part
     of the boundary cost, and how much depends on the machine (measured, 2026-12-04: the sums of ops in chains
     were 1-28% under that host's calibration networks, the sums of ops alone 13% under to 18% over).
+
+    Why per shape and the median: one least-squares fit over all networks is pulled by the shape whose errors
+    are largest. On a kept 25-minute sample (2026-12-04) the pooled fit gave 0.66, set by the four batch-4,
+    C=16 networks (their own best 0.66) while the other shapes' best were 0.01, -0.38 and -0.07; at unseen
+    shapes the best weights were 0.03 (C=24), 0.39 (C=48) and -0.61 (C=36, batch 8), and 0.66 left 45%, 100%
+    and 20% of those networks within 10% where the ops alone left 90%, 90% and 95%. The median of per-shape
+    fits is what one odd shape cannot move.
     """
     timed = [record for record in networks if record.get("blocks_ms")]
     surrogate.context_fit["weight"] = 1.0  # the ratios as the chains measured them
-    rows = [(record["role"], float(record["latency_ms"]),
+    rows = [(record["role"], shape_label(record["target"]), float(record["latency_ms"]),
              sum(group_totals(surrogate, genotype_of(record), target_of(record), False).values()),
              sum(group_totals(surrogate, genotype_of(record), target_of(record), True).values()))
             for record in timed]
-    fit = [(measured, alone, alone - chained) for role, measured, alone, chained in rows if role == "fit"]
-    held = [(measured, alone, alone - chained) for role, measured, alone, chained in rows if role == "held_out"]
-    denominator = sum((saved / measured) ** 2 for measured, _, saved in fit)
-    fitted = sum((alone - measured) * saved / measured ** 2 for measured, alone, saved in fit) / denominator \
-        if denominator > 0 else 0.0
-    weight = min(max(fitted, 0.0), 1.0)
-
-    def error(rows: Sequence[tuple[float, float, float]], w: float) -> float | None:
-        return sum(abs((alone - w * saved) / measured - 1) for measured, alone, saved in rows) / len(rows) \
-            if rows else None
-
-    alone_error, blended_error = error(held, 0.0), error(held, weight)
-    kept = weight if alone_error is None or blended_error is None or blended_error < alone_error else 0.0
+    by_shape: dict[str, list[_Priced]] = {}
+    for role, label, measured, alone, chained in rows:
+        by_shape.setdefault(label, []).append(_Priced(role, measured, alone, alone - chained))
+    fit = [row for shape_rows in by_shape.values() for row in shape_rows if row.role == "fit"]
+    held = [row for shape_rows in by_shape.values() for row in shape_rows if row.role == "held_out"]
+    weights_by_shape = {label: weight for label, shape_rows in sorted(by_shape.items())
+                        if (weight := _least_squares_weight([row for row in shape_rows if row.role == "fit"]))
+                        is not None}
+    fitted = statistics.median(weights_by_shape.values()) if len(weights_by_shape) >= 2 \
+        else (_least_squares_weight(fit) or 0.0)
+    weight = _clip_weight(fitted)
+    alone_error, blended_error = _mean_error(held, 0.0), _mean_error(held, weight)
+    left_out = _shape_left_out_errors(by_shape, weights_by_shape)
+    held_out_agrees = alone_error is None or blended_error is None or blended_error < alone_error
+    unseen_agrees = left_out is None or left_out["error_blended"] < left_out["error_alone"]
+    kept = weight if held_out_agrees and unseen_agrees else 0.0
     surrogate.context_fit["weight"] = kept
-    return {"fitted_weight": fitted, "weight": kept, "fit_networks": len(fit),
+    return {"fitted_weight": fitted, "weight": kept, "weights_by_shape": weights_by_shape, "fit_networks": len(fit),
             "held_out_error_alone": alone_error, "held_out_error_blended": blended_error,
-            "fit_error_alone": error(fit, 0.0), "fit_error_chains": error(fit, 1.0)}
+            "shape_left_out": left_out, "fit_error_alone": _mean_error(fit, 0.0),
+            "fit_error_chains": _mean_error(fit, 1.0)}
+
+
+class _Priced(NamedTuple):
+    """One timed calibration network: measured, the sum of its ops alone, and what the chains say it saves."""
+
+    role: str
+    measured: float
+    alone: float
+    saved: float
+
+
+def _clip_weight(weight: float) -> float:
+    return min(max(weight, 0.0), 1.0)
+
+
+def _least_squares_weight(rows: Sequence[_Priced]) -> float | None:
+    """The ``w`` that minimises the squared relative errors of ``alone - w * saved``; ``None`` when nothing is saved."""
+    denominator = sum((row.saved / row.measured) ** 2 for row in rows)
+    if denominator <= 0:
+        return None
+    return sum((row.alone - row.measured) * row.saved / row.measured ** 2 for row in rows) / denominator
+
+
+def _mean_error(rows: Sequence[_Priced], weight: float) -> float | None:
+    """Mean absolute relative error of the networks priced at ``alone - weight * saved``."""
+    return sum(abs((row.alone - weight * row.saved) / row.measured - 1) for row in rows) / len(rows) \
+        if rows else None
+
+
+def _shape_left_out_errors(by_shape: Mapping[str, Sequence[_Priced]], weights_by_shape: Mapping[str, float]
+                           ) -> dict[str, Any] | None:
+    """Every shape's networks priced with the median weight of the *other* shapes, against its ops alone.
+
+    The held-out networks share their shapes with the fit, and a surrogate is for shapes nobody profiled: this is
+    the weight's own estimate of how it carries to one (as :func:`leave_one_shape_out` is for the scales).
+    ``None`` with fewer than two shapes fitted.
+    """
+    if len(weights_by_shape) < 2:
+        return None
+    blended, alone, by_label = [], [], {}
+    for label in weights_by_shape:
+        others = [weight for other, weight in weights_by_shape.items() if other != label]
+        weight = _clip_weight(statistics.median(others))
+        shape_blended, shape_alone = _mean_error(by_shape[label], weight), _mean_error(by_shape[label], 0.0)
+        by_label[label] = {"weight": weight, "error_blended": shape_blended, "error_alone": shape_alone}
+        blended.append(shape_blended)
+        alone.append(shape_alone)
+    return {"error_blended": sum(blended) / len(blended), "error_alone": sum(alone) / len(alone),
+            "by_shape": by_label}
 
 
 def calibrate(surrogate: Predictor, networks: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
