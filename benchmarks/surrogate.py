@@ -3,8 +3,8 @@ and networks the sample never contained.
 
 1. ``rapdarts surrogate profile`` (the library function), ``--minutes`` of profiling (default 25): the
    designed sample and the calibration networks (C=16 and C=36 at batch 1 and 4).
-2. ``rapdarts surrogate fit``: K-fold cross-validation of the power law, gradient boosting and the
-   random forest per op type; the choice.
+2. ``rapdarts surrogate fit``: K-fold cross-validation of the power law, gradient boosting, the
+   random forest and the boosted power law per op type; the choice.
 3. Unseen op shapes, timed independently afterwards with the default timing settings (8 sessions):
    every op of the CIFAR evaluation networks at C=24 and C=48 (batch 1) and C=36 at batch 8
    (``networks``), and fresh configurations of another design seed (``design``: anywhere in the

@@ -200,6 +200,22 @@ def test_a_weight_that_does_not_carry_to_a_shape_left_out_is_not_kept(boundary_s
     surrogate.context_fit["weight"] = 0.0
 
 
+def test_a_weight_one_width_wants_and_the_other_does_not_is_not_kept(boundary_surrogate):
+    """C=16 networks save all of the boundary, C=36 ones 30% (as measured on a sample, 2026-12-04): the median
+    helps the held-out networks, but the C=36 shapes priced with the C=16 weight get worse, so it is not kept."""
+    surrogate = boundary_surrogate
+    records = _networks_saving(surrogate, lambda record: 1.0 if record["target"]["init_channels"] == 16 else 0.3)
+    check = fit_context_weight(surrogate, records)
+    assert check["fitted_weight"] == pytest.approx(0.65, rel=1e-6)
+    assert check["held_out_error_blended"] < check["held_out_error_alone"]
+    by_shape = check["shape_left_out"]["by_shape"]
+    assert by_shape["C16-b1"]["error_blended"] < by_shape["C16-b1"]["error_alone"]
+    assert by_shape["C36-b1"]["weight"] == pytest.approx(1.0) and \
+        by_shape["C36-b1"]["error_blended"] > by_shape["C36-b1"]["error_alone"]
+    assert check["weight"] == surrogate.context_weight == 0.0
+    surrogate.context_fit["weight"] = 0.0
+
+
 def test_a_sample_without_chains_prices_ops_at_their_time_alone(boundary_surrogate):
     surrogate = LatencySurrogate(**{**boundary_surrogate.__dict__, "context_fit": None, "models": {}, "context": None})
     surrogate._train()
