@@ -278,9 +278,9 @@ def _describe_context(surrogate: Any) -> str:
     ratios = ", ".join(f"{op} {ratio:.2f}" for op, ratio in summary["median_ratio"].items())
     check = (surrogate.context_fit or {}).get("check")
     weight = (f"the calibration networks save {surrogate.context_weight:.0%} of the boundary cost the chains "
-              f"measured (fitted {check['fitted_weight']:.2f}, the median over calibration shapes of "
-              f"{_weights_text(check)}; kept only when it prices the held-out networks, and each shape left out of "
-              "the fit, better than the ops alone)") if check \
+              f"measured (fitted {check['fitted_weight']:.2f}, the smallest over calibration shapes of "
+              f"{_weights_text(check)}; kept only when it prices the held-out networks better "
+              "than the ops alone and no shape left out of the fit worse)") if check \
         else "no whole networks were timed, so ops are priced at their time alone"
     return (f"ops inside a network: {summary['chains']} chains of {summary['chain_length']} timed with the sample; "
             f"median share of an op's time alone it keeps between neighbours: {ratios}; {weight}")

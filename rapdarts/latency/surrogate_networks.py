@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple, Protocol
@@ -124,26 +123,24 @@ def group_totals(surrogate: Predictor, genotype: Genotype, target: TargetNetwork
 def fit_context_weight(surrogate: Any, networks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """How much of the boundary cost that chains say an op alone pays a whole network really saves: the weight
     ``w`` in ``network = alone - w * (alone - in_chain)``, by least squares on the relative errors of each
-    calibration shape's ``fit`` networks, the median over shapes, within ``[0, 1]``; kept only when it prices the
-    ``held_out`` networks better than the sums of ops alone and, with two shapes or more, a shape left out of the
-    fit better too (:func:`_shape_left_out_errors`: every shape, priced with the other shapes' weight, no worse
-    than by its ops alone); else 0: the ops are priced at their time alone.
+    calibration shape's ``fit`` networks, the smallest over shapes, within ``[0, 1]``; kept only when it prices
+    the ``held_out`` networks better than the sums of ops alone and, with two shapes or more, every shape left
+    out of the fit, priced with the other shapes' smallest weight, no worse than by its ops alone
+    (:func:`_shape_left_out_errors`); else 0: the ops are priced at their time alone.
 
     Chains are the cleanest measure of an op between neighbours, but a network is not a chain of one op: its
     concatenations, sums and pools of other channel counts break the blocked layout in places, so it saves part
-    of the boundary cost, and how much depends on the machine (measured, 2026-12-04: the sums of ops in chains
-    were 1-28% under that host's calibration networks, the sums of ops alone 13% under to 18% over).
+    of the boundary cost, and how much depends on the machine and the width (measured, 2026-12-04: the sums of
+    ops in chains were 1-28% under that host's calibration networks, the sums of ops alone 13% under to 18% over).
 
-    Why per shape and the median: one least-squares fit over all networks is pulled by the shape whose errors
-    are largest. On a kept 25-minute sample (2026-12-04) the pooled fit gave 0.66, set by the four batch-4,
-    C=16 networks (their own best 0.66) while the other shapes' best were 0.01, -0.38 and -0.07; at unseen
-    shapes the best weights were 0.03 (C=24), 0.39 (C=48) and -0.61 (C=36, batch 8), and 0.66 left 45%, 100%
-    and 20% of those networks within 10% where the ops alone left 90%, 90% and 95%. The median of per-shape
-    fits is what one odd shape cannot move. With two widths, though, the median is the mean of the widths: on a
-    second sample (2026-12-04 evening) C=16 networks wanted 1.0 and C=36 ones 0.3, the median 0.69 priced the
-    held-out networks better (7.5% mean |error| against 14.7%) but left 5% of C=24 networks within 10% where
-    the ops alone left 70%, and C=36 priced with the C=16 weight was twice as wrong as its ops alone. So every
-    shape left out must be priced no worse, not the shapes on average.
+    Why per shape and the smallest: the saving is not one number. On the AMD host of 2026-12-04 two samples
+    fitted about 1.0 at C=16 (every tensor a multiple of 16 channels, this CPU's block: a C=16 network stays in
+    the blocked layout throughout) and 0.3 at C=36 (36 and 72 channels are not blocked); one pooled fit, or the
+    median of two widths (0.61-0.69), priced the held-out networks better but unseen widths worse (on one
+    sample C=24 networks 5% within 10% where the ops alone left 70%). The smallest is the saving every
+    calibration width shows: on the quiet sample it put 95%, 95% and 95% of networks at C=24, C=48 and C=36
+    batch 8 within 10% (the ops alone 90%, 85%, 95%). Every left-out shape, not their mean, must be priced no
+    worse: a shape whose own saving is far below the others' says theirs does not carry.
     """
     timed = [record for record in networks if record.get("blocks_ms")]
     surrogate.context_fit["weight"] = 1.0  # the ratios as the chains measured them
@@ -159,7 +156,7 @@ def fit_context_weight(surrogate: Any, networks: Sequence[Mapping[str, Any]]) ->
     weights_by_shape = {label: weight for label, shape_rows in sorted(by_shape.items())
                         if (weight := _least_squares_weight([row for row in shape_rows if row.role == "fit"]))
                         is not None}
-    fitted = statistics.median(weights_by_shape.values()) if len(weights_by_shape) >= 2 \
+    fitted = min(weights_by_shape.values()) if len(weights_by_shape) >= 2 \
         else (_least_squares_weight(fit) or 0.0)
     weight = _clip_weight(fitted)
     alone_error, blended_error = _mean_error(held, 0.0), _mean_error(held, weight)
@@ -204,7 +201,7 @@ def _mean_error(rows: Sequence[_Priced], weight: float) -> float | None:
 
 def _shape_left_out_errors(by_shape: Mapping[str, Sequence[_Priced]], weights_by_shape: Mapping[str, float]
                            ) -> dict[str, Any] | None:
-    """Every shape's networks priced with the median weight of the *other* shapes, against its ops alone.
+    """Every shape's networks priced with the smallest weight of the *other* shapes, against its ops alone.
 
     The held-out networks share their shapes with the fit, and a surrogate is for shapes nobody profiled: this is
     the weight's own estimate of how it carries to one (as :func:`leave_one_shape_out` is for the scales).
@@ -215,7 +212,7 @@ def _shape_left_out_errors(by_shape: Mapping[str, Sequence[_Priced]], weights_by
     blended, alone, by_label = [], [], {}
     for label in weights_by_shape:
         others = [weight for other, weight in weights_by_shape.items() if other != label]
-        weight = _clip_weight(statistics.median(others))
+        weight = _clip_weight(min(others))
         shape_blended, shape_alone = _mean_error(by_shape[label], weight), _mean_error(by_shape[label], 0.0)
         by_label[label] = {"weight": weight, "error_blended": shape_blended, "error_alone": shape_alone}
         blended.append(shape_blended)
