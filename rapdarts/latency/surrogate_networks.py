@@ -144,13 +144,13 @@ def fit_context_weight(surrogate: Any, networks: Sequence[Mapping[str, Any]]) ->
     """
     timed = [record for record in networks if record.get("blocks_ms")]
     surrogate.context_fit["weight"] = 1.0  # the ratios as the chains measured them
-    rows = [(record["role"], shape_label(record["target"]), float(record["latency_ms"]),
-             sum(group_totals(surrogate, genotype_of(record), target_of(record), False).values()),
-             sum(group_totals(surrogate, genotype_of(record), target_of(record), True).values()))
-            for record in timed]
     by_shape: dict[str, list[_Priced]] = {}
-    for role, label, measured, alone, chained in rows:
-        by_shape.setdefault(label, []).append(_Priced(role, measured, alone, alone - chained))
+    for record in timed:
+        genotype, target = genotype_of(record), target_of(record)
+        alone = sum(group_totals(surrogate, genotype, target, False).values())
+        chained = sum(group_totals(surrogate, genotype, target, True).values())
+        by_shape.setdefault(shape_label(record["target"]), []).append(
+            _Priced(record["role"], float(record["latency_ms"]), alone, alone - chained))
     fit = [row for shape_rows in by_shape.values() for row in shape_rows if row.role == "fit"]
     held = [row for shape_rows in by_shape.values() for row in shape_rows if row.role == "held_out"]
     weights_by_shape = {label: weight for label, shape_rows in sorted(by_shape.items())
